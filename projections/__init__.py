@@ -1,0 +1,1 @@
+"""Risk projections: the pure risk model (normalize, fold, assess, alerts) and its read-model store."""

@@ -1,0 +1,1 @@
+"""Riskwatch event contracts: the Avro schemas, the single-object codec, and the JSON ingest format."""
