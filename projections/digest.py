@@ -1,0 +1,28 @@
+"""A fingerprint of a set of projections: equal digests mean equal risk pictures.
+
+Used to show that a rebuild from the archive reproduces the live projections exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from projections.model import Assessment
+
+
+def projection_digest(assessments: Iterable[tuple[str, Assessment]]) -> str:
+    """sha256 (hex) over the canonical JSON of the (subject, assessment) pairs, in sorted order."""
+    return document_digest((subject, assessment.to_dict()) for subject, assessment in assessments)
+
+
+def document_digest(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> str:
+    """The same digest over assessments already in their dict form (as stored by the live pipeline)."""
+    entries = sorted(_canonical([subject, document]) for subject, document in documents)
+    return hashlib.sha256(f"[{','.join(entries)}]".encode()).hexdigest()
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

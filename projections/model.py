@@ -1,0 +1,296 @@
+"""The pure risk model: fold canonical events into a subject's state, assess it at a time.
+
+A state is the set of the subject's events within the retention window, kept sorted by
+(event_time, event_id). Everything else is computed from that set by `assess`, so any arrival
+order of the same events, with any duplicates, gives the same state and the same assessment.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from projections.events import DAY_MS, OVERRIDE, TICKS, RiskEvent, Victim
+from projections.explain import explain
+from projections.levels import Level
+from projections.policy import STATE_RETENTION_DAYS, Policy
+from projections.scoring import Scoring, score
+
+STATE_FORMAT = 1
+RETENTION_MS = STATE_RETENTION_DAYS * DAY_MS
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectState:
+    """A subject's events, sorted by (event_time, event_id), unique by event_id; nothing else is stored."""
+
+    subject: str
+    events: tuple[RiskEvent, ...] = ()
+    event_ids: frozenset[str] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "event_ids", frozenset(event.event_id for event in self.events))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable and compact: the subject once, empty fields left out."""
+        return {"format": STATE_FORMAT, "subject": self.subject, "events": [_compact(event) for event in self.events]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SubjectState:
+        if data.get("format") != STATE_FORMAT:
+            raise ValueError(f"format: unsupported subject state format {data.get('format')!r}")
+        subject = data["subject"]
+        events = sorted((_expand(subject, compact) for compact in data["events"]), key=_sort_key)
+        return cls(subject, tuple(events))
+
+
+def _sort_key(event: RiskEvent) -> tuple[int, str]:
+    return event.sort_key
+
+
+def _event_time(event: RiskEvent) -> int:
+    return event.event_time
+
+
+def _compact(event: RiskEvent) -> dict[str, Any]:
+    compact: dict[str, Any] = {
+        "id": event.event_id,
+        "type": event.source_type,
+        "t": event.event_time,
+        "rt": event.recorded_time,
+        "agency": event.agency,
+        "region": event.region,
+        "unit": event.unit,
+    }
+    if event.offence is not None:
+        compact["offence"] = event.offence
+    if event.markers:
+        compact["markers"] = sorted(event.markers)
+    if event.victims:
+        compact["victims"] = [[victim.pseudonym, victim.protected_identity] for victim in event.victims]
+    if event.attributes:
+        compact["attributes"] = dict(event.attributes)
+    return compact
+
+
+def _expand(subject: str, compact: Mapping[str, Any]) -> RiskEvent:
+    return RiskEvent(
+        event_id=compact["id"],
+        subject=subject,
+        source_type=compact["type"],
+        event_time=compact["t"],
+        recorded_time=compact["rt"],
+        agency=compact["agency"],
+        region=compact["region"],
+        unit=compact["unit"],
+        offence=compact.get("offence"),
+        markers=frozenset(compact.get("markers", ())),
+        victims=tuple(Victim(pseudonym, bool(protected)) for pseudonym, protected in compact.get("victims", ())),
+        attributes=compact.get("attributes", {}),
+    )
+
+
+def empty_state(subject: str) -> SubjectState:
+    return SubjectState(subject)
+
+
+def fold(state: SubjectState, event: RiskEvent) -> SubjectState:
+    """The state with the event in it; the same state when the event adds nothing.
+
+    Events older than RETENTION_MS before the subject's latest event are dropped. Which events
+    survive depends only on the set received, never on the order: the cut-off only moves forward.
+    """
+    if event.subject != state.subject:
+        raise ValueError(f"subject: event {event.event_id} is about another subject than this state")
+    if event.event_id in state.event_ids or event.source_type in TICKS:
+        return state
+    latest = max(event.event_time, state.events[-1].event_time) if state.events else event.event_time
+    cutoff = latest - RETENTION_MS
+    if event.event_time < cutoff:
+        return state
+    position = bisect.bisect_left(state.events, event.sort_key, key=_sort_key)
+    events = (*state.events[:position], event, *state.events[position:])
+    if events[0].event_time < cutoff:
+        events = events[bisect.bisect_left(events, cutoff, key=_event_time) :]
+    return SubjectState(state.subject, events)
+
+
+def fold_all(state: SubjectState, events: Iterable[RiskEvent]) -> SubjectState:
+    for event in events:
+        state = fold(state, event)
+    return state
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One factor of the score, with the events (and their agencies) it rests on."""
+
+    factor: str
+    value: float
+    event_ids: tuple[str, ...]
+    agencies: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "factor": self.factor,
+            "value": self.value,
+            "event_ids": list(self.event_ids),
+            "agencies": list(self.agencies),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Components:
+    """score = (gravity x recency + escalation) x frequency x markers."""
+
+    gravity: float
+    recency: float
+    frequency: float
+    victims: int
+    escalation: float
+    markers: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gravity": self.gravity,
+            "recency": self.recency,
+            "frequency": self.frequency,
+            "victims": self.victims,
+            "escalation": self.escalation,
+            "markers": self.markers,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    level: Level
+    reason: str
+    analyst: str
+    event_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level.label, "reason": self.reason, "analyst": self.analyst, "event_id": self.event_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    level: Level
+    computed_level: Level
+    score: float
+    components: Components
+    contributions: tuple[Contribution, ...]
+    override: Override | None
+    policy_version: str
+    at: int
+    next_review_at: int | None
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level.label,
+            "computed_level": self.computed_level.label,
+            "score": self.score,
+            "components": self.components.to_dict(),
+            "contributions": [contribution.to_dict() for contribution in self.contributions],
+            "override": None if self.override is None else self.override.to_dict(),
+            "policy_version": self.policy_version,
+            "at": self.at,
+            "next_review_at": self.next_review_at,
+            "explanation": self.explanation,
+        }
+
+
+def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
+    """The subject's risk at `at` (epoch ms), from the events up to then, under the policy."""
+    start = bisect.bisect_left(state.events, at - policy.horizon_ms, key=_event_time)
+    end = bisect.bisect_right(state.events, at, key=_event_time)
+    in_horizon = state.events[start:end]
+    facts = [event for event in in_horizon if event.source_type != OVERRIDE]
+    overrides = [event for event in in_horizon if event.source_type == OVERRIDE]
+
+    scoring = score(facts, at, policy)
+    computed_level = policy.level_for(scoring.score)
+    override = _override(overrides)
+    level = computed_level if override is None else _overridden_level(override, overrides[-1], scoring, computed_level)
+
+    components = Components(
+        gravity=round(scoring.total_gravity, 4),
+        recency=round(scoring.recency, 4),
+        frequency=round(scoring.frequency, 4),
+        victims=len(scoring.victims),
+        escalation=round(scoring.escalation, 4),
+        markers=round(scoring.markers, 4),
+    )
+    harmful = [item.event for item in scoring.weighted]
+    contributions = [
+        _contribution("gravity", components.gravity, harmful),
+        _contribution("recency", components.recency, harmful),
+        _contribution("frequency", components.frequency, [item.event for item in scoring.frequent]),
+        _contribution("victims", components.victims, [event for event in facts if event.victims]),
+    ]
+    if scoring.escalation > 0:
+        contributions.append(_contribution("escalation", components.escalation, scoring.escalation_events))
+    contributions.extend(
+        _contribution(multiplier.name, multiplier.factor, multiplier.events) for multiplier in scoring.multipliers
+    )
+    return Assessment(
+        level=level,
+        computed_level=computed_level,
+        score=scoring.score,
+        components=components,
+        contributions=tuple(contributions),
+        override=override,
+        policy_version=policy.version,
+        at=at,
+        next_review_at=_next_review(in_horizon, at, policy.review_ms[level]),
+        explanation=explain(
+            level=level,
+            computed_level=computed_level,
+            override=None if override is None else (override.level, override.analyst),
+            scoring=scoring,
+            at=at,
+            policy=policy,
+        ),
+    )
+
+
+def _override(overrides: Sequence[RiskEvent]) -> Override | None:
+    if not overrides:
+        return None
+    latest = overrides[-1]
+    return Override(
+        level=Level.parse(latest.attributes["override_level"]),
+        reason=latest.attributes.get("reason", ""),
+        analyst=latest.attributes.get("analyst", ""),
+        event_id=latest.event_id,
+    )
+
+
+def _overridden_level(override: Override, override_event: RiskEvent, scoring: Scoring, computed: Level) -> Level:
+    """The analyst's level, until a harmful event comes after it: then it can no longer hold the level down.
+
+    An override judged the facts known then; lowering the level must not hide a later strangulation.
+    """
+    if any(item.event.sort_key > override_event.sort_key for item in scoring.weighted):
+        return max(override.level, computed)
+    return override.level
+
+
+def _next_review(in_horizon: Sequence[RiskEvent], at: int, interval: int) -> int | None:
+    """The next point after `at` on the review cycle that starts at the subject's latest event."""
+    if not in_horizon:
+        return None
+    last = in_horizon[-1].event_time
+    return last + ((at - last) // interval + 1) * interval
+
+
+def _contribution(factor: str, value: float, events: Iterable[RiskEvent]) -> Contribution:
+    events = list(events)
+    return Contribution(
+        factor=factor,
+        value=value,
+        event_ids=tuple(event.event_id for event in events),
+        agencies=tuple(sorted({event.agency for event in events})),
+    )

@@ -1,0 +1,155 @@
+"""The score of a subject's facts at one time: gravity x recency, escalation, frequency, markers.
+
+score = (sum of gravity x decay + escalation) x frequency x min(cap, product of active multipliers)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from projections.events import RiskEvent
+from projections.policy import Policy
+
+_LN2 = math.log(2)
+MULTIPLE_VICTIMS = "multiple_victims"
+
+
+@dataclass(frozen=True, slots=True)
+class Weighted:
+    """A harmful event as one assessment sees it: its gravity and its recency decay then."""
+
+    event: RiskEvent
+    gravity: float
+    decay: float
+
+    @property
+    def weight(self) -> float:
+        return self.gravity * self.decay
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveMultiplier:
+    name: str
+    factor: float
+    markers: frozenset[str]
+    events: tuple[RiskEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    facts: tuple[RiskEvent, ...]
+    weighted: tuple[Weighted, ...]
+    total_gravity: float
+    weighted_gravity: float
+    recency: float
+    frequent: tuple[Weighted, ...]
+    frequency: float
+    escalation: float
+    escalation_events: tuple[RiskEvent, ...]
+    victims: frozenset[str]
+    multipliers: tuple[ActiveMultiplier, ...]
+    markers: float
+    score: float
+
+
+def event_gravity(event: RiskEvent, policy: Policy) -> float:
+    """The gravest reading of the event under the policy; never lower for a graver offence."""
+    gravity = policy.event_gravity.get(event.source_type, 0.0)
+    if event.offence is not None:
+        share = policy.offence_share.get(event.source_type, 1.0)
+        gravity = max(gravity, policy.offence_gravity.get(event.offence, 0.0) * share)
+    assessed_level = event.attributes.get("assessed_level")
+    if assessed_level is not None:
+        gravity = max(gravity, policy.assessed_level_gravity.get(assessed_level, 0.0))
+    for floor in policy.floors:
+        if floor.markers <= event.markers:
+            gravity = max(gravity, floor.gravity)
+    return gravity
+
+
+def score(facts: Sequence[RiskEvent], at: int, policy: Policy) -> Scoring:
+    """Score the facts (sorted, all at or before `at`, within the horizon) at time `at`."""
+    weighted = tuple(
+        Weighted(event, gravity, math.exp(-_LN2 * (at - event.event_time) / policy.half_life_ms))
+        for event in facts
+        if (gravity := event_gravity(event, policy)) > 0
+    )
+    # fsum over a sorted sequence: the same bits whatever order the events arrived in.
+    total_gravity = math.fsum(item.gravity for item in weighted)
+    weighted_gravity = math.fsum(item.weight for item in weighted)
+
+    frequent = tuple(item for item in weighted if at - item.event.event_time <= policy.frequency_window_ms)
+    frequency = min(policy.frequency_cap, 1.0 + policy.frequency_step * max(0, len(frequent) - 1))
+
+    escalation, escalation_events = _escalation(weighted, at, policy)
+
+    victims = frozenset(victim.pseudonym for event in facts for victim in event.victims)
+    multipliers = _active_multipliers(facts, at, policy)
+    if len(victims) >= 2:
+        with_victims = tuple(event for event in facts if event.victims)
+        multipliers.append(
+            ActiveMultiplier(MULTIPLE_VICTIMS, policy.multiple_victims_factor, frozenset(), with_victims)
+        )
+    multipliers.sort(key=lambda multiplier: (-multiplier.factor, multiplier.name))
+    markers = min(policy.multiplier_cap, math.prod(multiplier.factor for multiplier in multipliers))
+
+    return Scoring(
+        facts=tuple(facts),
+        weighted=weighted,
+        total_gravity=total_gravity,
+        weighted_gravity=weighted_gravity,
+        recency=weighted_gravity / total_gravity if total_gravity else 0.0,
+        frequent=frequent,
+        frequency=frequency,
+        escalation=escalation,
+        escalation_events=escalation_events,
+        victims=victims,
+        multipliers=tuple(multipliers),
+        markers=markers,
+        score=round((weighted_gravity + escalation) * frequency * markers, 2),
+    )
+
+
+def _escalation(weighted: Sequence[Weighted], at: int, policy: Policy) -> tuple[float, tuple[RiskEvent, ...]]:
+    """How much graver the gravest recent act is than the earlier acts, times the policy's weight.
+
+    It is the mean, over earlier harmful events, of (recent gravity - earlier gravity, if positive)
+    x the earlier event's decay. Raising an earlier event's gravity by g lowers it by at most
+    weight x decay x g, while the weighted gravity rises by decay x g; the weight is at most 1
+    (the policy checks), so a graver earlier act never lowers the score.
+    """
+    recent = [item for item in weighted if at - item.event.event_time <= policy.escalation_recent_ms]
+    earlier = [item for item in weighted if at - item.event.event_time > policy.escalation_recent_ms]
+    if not recent or not earlier:
+        return 0.0, ()
+    gravest_recent = max(recent, key=lambda item: (item.gravity, item.event.sort_key))
+    lesser = [item for item in earlier if item.gravity < gravest_recent.gravity]
+    if not lesser:
+        return 0.0, ()
+    excess = math.fsum((gravest_recent.gravity - item.gravity) * item.decay for item in lesser) / len(earlier)
+    return policy.escalation_weight * excess, (*(item.event for item in lesser), gravest_recent.event)
+
+
+def gravest(weighted: Iterable[Weighted]) -> Weighted:
+    """The event weighing most now (the latest of equals)."""
+    return max(weighted, key=lambda item: (item.weight, item.event.sort_key))
+
+
+def _active_multipliers(facts: Sequence[RiskEvent], at: int, policy: Policy) -> list[ActiveMultiplier]:
+    active = []
+    for multiplier in policy.multipliers:
+        window = multiplier.window_ms
+        carrying = tuple(
+            event
+            for event in facts
+            if event.markers & multiplier.markers and (window is None or at - event.event_time <= window)
+        )
+        if not carrying:
+            continue
+        last = carrying[-1].sort_key
+        if any(event.source_type in multiplier.ended_by and event.sort_key > last for event in facts):
+            continue
+        active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers, carrying))
+    return active

@@ -1,0 +1,154 @@
+"""Properties of fold and assess over generated event logs: order, duplicates, bounds, monotony."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from projections.digest import projection_digest
+from projections.events import DAY_MS, OFFENCES, OVERRIDE, Marker, RiskEvent, Victim
+from projections.levels import Level
+from projections.model import SubjectState, assess, empty_state, fold_all
+from projections.policy import default_policy
+
+POLICY = default_policy()
+T0 = 1_767_225_600_000
+SUBJECT = "subject-1"
+SPAN_MS = 7 * 365 * DAY_MS  # longer than the state keeps, so pruning is exercised
+
+FACT_TYPES = [
+    "police.crime_report",
+    "police.arrest",
+    "police.domestic_callout",
+    "police.risk_assessment",
+    "police.weapons_licence_held",
+    "police.weapons_licence_revoked",
+    "police.em_alarm",
+    "prosecution.contact_ban_breach_reported",
+    "prosecution.detention_decided",
+    "prison_probation.released",
+    "prison_probation.supervision_breach",
+    "social_services.separation_reported",
+    "social_services.concern_shared",
+    "healthcare.suicide_threat",
+    "healthcare.victim_injury_treated",
+]
+OFFENCE_TYPES = {
+    "police.crime_report",
+    "police.arrest",
+    "prosecution.contact_ban_breach_reported",
+    "prosecution.detention_decided",
+}
+
+
+@st.composite
+def risk_events(draw: st.DrawFn) -> RiskEvent:
+    source_type = draw(st.sampled_from([*FACT_TYPES, OVERRIDE]))
+    at = T0 + draw(st.integers(0, SPAN_MS // 3_600_000)) * 3_600_000  # hourly, so equal times occur
+    attributes: dict[str, str] = {}
+    if source_type == OVERRIDE:
+        attributes = {
+            "override_level": draw(st.sampled_from([level.label for level in Level])),
+            "reason": "r",
+            "analyst": "a",
+        }
+    elif source_type == "police.risk_assessment":
+        attributes = {"instrument": "SARA_SV", "assessed_level": draw(st.sampled_from(["low", "moderate", "high"]))}
+    return RiskEvent(
+        event_id=f"e{draw(st.integers(0, 10**6)):07d}",
+        subject=SUBJECT,
+        source_type=source_type,
+        event_time=at,
+        recorded_time=at,
+        agency=source_type.split(".")[0],
+        region=draw(st.sampled_from(["syd", "vast", "nord"])),
+        unit="Enhet",
+        offence=draw(st.sampled_from(sorted(OFFENCES))) if source_type in OFFENCE_TYPES else None,
+        markers=draw(st.frozensets(st.sampled_from(list(Marker)), max_size=3))
+        if source_type != OVERRIDE
+        else frozenset(),
+        victims=tuple(
+            draw(
+                st.lists(
+                    st.builds(Victim, st.sampled_from(["v1", "v2", "v3"]), st.booleans()),
+                    max_size=2,
+                    unique_by=lambda v: v.pseudonym,
+                )
+            )
+        ),
+        attributes=attributes,
+    )
+
+
+event_logs = st.lists(risk_events(), min_size=0, max_size=25, unique_by=lambda event: event.event_id)
+assessment_times = st.integers(T0 - DAY_MS, T0 + SPAN_MS + 400 * DAY_MS)
+
+
+def state_of(events: Sequence[RiskEvent]) -> SubjectState:
+    return fold_all(empty_state(SUBJECT), events)
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=event_logs, at=assessment_times, data=st.data())
+def test_any_order_with_any_duplicates_gives_the_same_state_and_assessment(
+    events: list[RiskEvent], at: int, data: st.DataObject
+) -> None:
+    shuffled = data.draw(st.permutations(events))
+    repeated = data.draw(st.lists(st.sampled_from(events), max_size=10)) if events else []
+    interleaved = data.draw(st.permutations([*shuffled, *repeated]))
+    in_order, scrambled = state_of(events), state_of(interleaved)
+    assert scrambled == in_order
+    assert assess(scrambled, at, POLICY).to_dict() == assess(in_order, at, POLICY).to_dict()
+
+
+@settings(max_examples=40, deadline=None)
+@given(events=event_logs, at=assessment_times)
+def test_state_survives_storage_and_assessment_is_deterministic(events: list[RiskEvent], at: int) -> None:
+    state = state_of(events)
+    stored = SubjectState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert stored == state
+    first, again = assess(state, at, POLICY), assess(stored, at, POLICY)
+    assert json.dumps(first.to_dict(), sort_keys=True) == json.dumps(again.to_dict(), sort_keys=True)
+    assert projection_digest([(SUBJECT, first), ("subject-2", again)]) == projection_digest(
+        [("subject-2", again), (SUBJECT, first)]
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=event_logs, at=assessment_times)
+def test_score_is_never_negative_and_matches_the_computed_level(events: list[RiskEvent], at: int) -> None:
+    assessment = assess(state_of(events), at, POLICY)
+    assert assessment.score >= 0
+    assert assessment.computed_level == POLICY.level_for(assessment.score)
+    assert 1 <= assessment.components.markers <= POLICY.multiplier_cap
+    assert assessment.explanation.startswith(assessment.level.label)
+    if assessment.override is None:
+        assert assessment.level == assessment.computed_level
+    else:
+        assert assessment.level in (
+            assessment.override.level,
+            max(assessment.override.level, assessment.computed_level),
+        )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    events=event_logs.filter(lambda events: any(event.offence for event in events)), at=assessment_times, data=st.data()
+)
+def test_a_graver_offence_never_lowers_the_level(events: list[RiskEvent], at: int, data: st.DataObject) -> None:
+    with_offence = [index for index, event in enumerate(events) if event.offence is not None]
+    index = data.draw(st.sampled_from(with_offence))
+    current = POLICY.offence_gravity[events[index].offence or "other"]
+    graver = [offence for offence, gravity in POLICY.offence_gravity.items() if gravity > current]
+    if not graver:
+        return
+    replaced = list(events)
+    replaced[index] = dataclasses.replace(events[index], offence=data.draw(st.sampled_from(sorted(graver))))
+    before, after = assess(state_of(events), at, POLICY), assess(state_of(replaced), at, POLICY)
+    assert after.score >= before.score
+    assert after.computed_level >= before.computed_level
+    assert after.level >= before.level
