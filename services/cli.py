@@ -1,0 +1,224 @@
+"""The `riskwatch` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import click
+
+from services.cli_generate import generate_command
+from services.runtime import RUNTIME_FILE, load_settings, pseudonym_key
+from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.stack import Stack
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Riskwatch: live, explainable risk projections of high-risk perpetrators from agency events."""
+
+
+main.add_command(generate_command)
+
+
+def _policy(settings: Settings):  # type: ignore[no-untyped-def]
+    from projections.policy import default_policy, load_policy
+
+    return load_policy(settings.policy_file) if settings.policy_file else default_policy()
+
+
+@main.command()
+@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True, help="Stream worker processes.")
+def up(workers: int) -> None:
+    """Start the whole stack in the foreground; Ctrl-C stops everything."""
+    from services.stack import started_stack
+
+    settings = Settings()
+    _refuse_second_stack(settings)
+    with started_stack(settings, workers=workers) as stack:
+        _print_stack(stack)
+        _supervise(stack)
+    click.echo("riskwatch stopped")
+
+
+def _refuse_second_stack(settings: Settings) -> None:
+    running = settings.state_dir / RUNTIME_FILE
+    if running.exists():
+        pid = json.loads(running.read_text()).get("pid")
+        with contextlib.suppress(ProcessLookupError, TypeError):
+            os.kill(pid, 0)
+            raise click.ClickException(f"a stack already runs from {settings.state_dir} (pid {pid})")
+        running.unlink()
+
+
+def _supervise(stack: "Stack") -> None:
+    """Until Ctrl-C or SIGTERM. A worker that dies is restarted (it resumes from the tracked offsets)."""
+    stop: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
+    restarts: list[float] = []
+    while not stop:
+        if stack.api is not None and stack.api.poll() is not None:
+            click.echo(f"the API exited with code {stack.api.returncode}; stopping", err=True)
+            return
+        for index, process in enumerate(stack.workers):
+            if process.poll() is None:
+                continue
+            restarts = [t for t in restarts if time.monotonic() - t < 60] + [time.monotonic()]
+            if len(restarts) > 5:
+                click.echo("workers keep failing (more than 5 restarts a minute); stopping", err=True)
+                return
+            click.echo(f"worker {index + 1} exited with code {process.returncode}; restarting it", err=True)
+            stack.workers[index] = stack.start_worker_process(index + 1)
+        time.sleep(0.2)
+    click.echo("stopping...")
+
+
+def _print_stack(stack: "Stack") -> None:
+    settings = stack.settings
+    rows = [
+        ("broker", f"{settings.kafka_bootstrap_servers}" + (" (embedded, in memory)" if stack.broker else "")),
+        ("database", _redact(settings.database_url or "") + (" (embedded)" if stack.database else "")),
+        ("stream workers", f"{len(stack.workers)} (normalize, risk, outbox relay, scheduler)"),
+        ("ingest", f"POST {stack.api_url}/v1/events   or   riskwatch ingest FILE.jsonl"),
+        ("API docs", f"{stack.api_url}/docs"),
+        ("health", f"{stack.api_url}/healthz  {stack.api_url}/readyz"),
+        ("state and logs", str(settings.state_dir)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    click.echo("riskwatch is up")
+    for name, value in rows:
+        click.echo(f"  {name.ljust(width)}  {value}")
+    click.echo("Ctrl-C stops everything.")
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}@{host}"
+    return url
+
+
+@main.command()
+def worker() -> None:
+    """Run one stream worker (normalize, risk, outbox relay, scheduler) against the configured stack."""
+    from faust.worker import Worker
+
+    from streams.app import build_worker
+
+    settings = load_settings()
+    app, _ = build_worker(settings, _policy(settings))
+    Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port (default: the configured one).")
+def serve(port: int | None) -> None:
+    """Run the HTTP API (ingest and health) against the configured stack."""
+    import uvicorn
+
+    from services.api import create_api
+
+    settings = load_settings()
+    uvicorn.run(create_api(settings), host=settings.http_host, port=port or settings.http_port or 8080,
+                log_level="warning")
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations and create the topics."""
+    from services.stack import prepare
+
+    applied = asyncio.run(prepare(load_settings()))
+    click.echo("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+
+
+@main.command()
+@click.argument("file", type=click.File("rb"))
+@click.option("--chunk", type=click.IntRange(1, 100_000), default=2000, show_default=True,
+              help="Events published per broker round trip.")
+def ingest(file: click.utils.LazyFile, chunk: int) -> None:
+    """Ingest a JSON Lines file through the gateway: bad lines are reported, good ones published."""
+    totals = asyncio.run(_ingest(load_settings(), file, chunk, sys.stderr))
+    click.echo(f"accepted {totals['accepted']}, duplicates {totals['duplicate']}, rejected {totals['rejected']}")
+    if totals["rejected"]:
+        sys.exit(1)
+
+
+async def _ingest(settings: Settings, file: click.utils.LazyFile, chunk: int, errors: TextIO) -> dict[str, int]:
+    from projections.store import Store, create_pool
+    from services.ingest import IngestGateway, Submission
+    from streams.kafka import cluster_id, new_producer
+
+    if not settings.database_url or not settings.kafka_bootstrap_servers:
+        raise click.ClickException("no stack to ingest into: start `riskwatch up`, or set RISKWATCH_KAFKA_BOOTSTRAP_SERVERS "
+                                   "and RISKWATCH_DATABASE_URL")
+    pool = await create_pool(settings.database_url)
+    producer = new_producer(settings)
+    await producer.start()
+    totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    name = Path(getattr(file, "name", "input")).name
+    try:
+        gateway = IngestGateway(Store(pool), producer, pseudonym_key(settings), await cluster_id(settings))
+        pending: list[Submission] = []
+
+        async def flush() -> None:
+            for outcome in await gateway.submit(pending):
+                totals[outcome.status] += 1
+                for error in outcome.errors:
+                    errors.write(f"{outcome.source}: {error.field}: {error.reason}\n")
+            pending.clear()
+
+        for number, line in enumerate(file, start=1):
+            if line.strip():
+                pending.append(Submission(line.rstrip(b"\r\n"), "json", f"{name}:{number}"))
+            if len(pending) >= chunk:
+                await flush()
+        if pending:
+            await flush()
+    finally:
+        await producer.stop()
+        await pool.close()
+    return totals
+
+
+@main.command()
+def rebuild() -> None:
+    """Recompute every projection from the event archive and compare with the live ones."""
+    result, live = asyncio.run(_rebuild(load_settings()))
+    click.echo(f"rebuilt {result.subjects} projections from {result.events} events in {result.seconds:.2f} s "
+               f"({result.events_per_second:,.0f} events/s)")
+    click.echo(f"rebuild digest {result.digest}")
+    click.echo(f"live digest    {live}")
+    if result.digest != live:
+        click.echo("the live projections differ from the rebuild", err=True)
+        sys.exit(1)
+    click.echo("identical")
+
+
+async def _rebuild(settings: Settings):  # type: ignore[no-untyped-def]
+    from projections.store import Store, create_pool
+    from services.rebuild import live_digest, rebuild as run_rebuild
+
+    assert settings.database_url, "no database configured: start `riskwatch up` or set RISKWATCH_DATABASE_URL"
+    pool = await create_pool(settings.database_url)
+    try:
+        store = Store(pool)
+        return await run_rebuild(store, _policy(settings)), await live_digest(store)
+    finally:
+        await pool.close()
+
+
+if __name__ == "__main__":
+    main()

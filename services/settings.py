@@ -1,0 +1,67 @@
+"""Settings from the environment, one prefix: RISKWATCH_.
+
+With no broker or database configured, `riskwatch up` starts embedded ones on free ports
+and hands their addresses to every process it starts through these same variables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RISKWATCH_", extra="ignore")
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="host:port[,host:port]; empty starts the embedded broker"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1)
+
+    database_url: str | None = Field(
+        default=None, description="postgresql://...; empty starts the embedded PostgreSQL"
+    )
+
+    partitions: int = Field(default=8, ge=1, description="partitions per event topic")
+    consumer_group: str = "riskwatch"
+
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="hex HMAC key; empty: generated once and kept in the state dir"
+    )
+    state_dir: Path = Field(default=Path(".riskwatch"), description="embedded data, key, logs")
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    policy_file: Path | None = Field(default=None, description="risk policy TOML; empty: the default policy")
+    batch_size: int = Field(default=2000, ge=1, description="events per risk-processor transaction")
+    batch_within_seconds: float = Field(default=0.05, gt=0)
+    outbox_poll_seconds: float = Field(default=0.05, gt=0)
+    scheduler_enabled: bool = Field(default=True, description="write review_due events when reviews fall due")
+    scheduler_interval_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # embedded PostgreSQL and its socket need an absolute path
+        return value.expanduser().resolve()
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.kafka_bootstrap_servers
+
+    @property
+    def embedded_database(self) -> bool:
+        return not self.database_url

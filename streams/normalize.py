@@ -1,0 +1,53 @@
+"""Normalize: agency vocabulary in, canonical risk events out (subject-events.v1).
+
+An agency record that cannot be read or normalized is moved to the dead-letter topic with
+its reason (identity numbers withheld); it never blocks the partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from projections.normalize import NotNormalizable, normalize
+from schemas.codec import decode_event, encode_risk_event
+from schemas.errors import ContractError
+from services.ingest import withhold_identity_numbers
+from streams.topology import DEADLETTER, SUBJECT_EVENTS
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyRecord:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizeOutcome:
+    forwarded: int
+    refused: tuple[str, ...]  # reasons
+
+
+async def normalize_batch(records: Sequence[AgencyRecord], producer: AIOKafkaProducer) -> NormalizeOutcome:
+    """Forward every record, in order, and return once the broker acknowledged all of them."""
+    sends = []
+    refused: list[str] = []
+    for record in records:
+        try:
+            decoded = decode_event(record.value)
+            event = normalize(decoded.event_type, decoded.record)
+        except (ContractError, NotNormalizable) as error:
+            reason = str(error)
+            refused.append(reason)
+            headers = [("reason", reason.encode()), ("source", f"{record.topic}[{record.partition}]@{record.offset}".encode()),
+                       ("format", b"avro")]
+            sends.append(await producer.send(DEADLETTER, withhold_identity_numbers(record.value), headers=headers))
+            continue
+        sends.append(await producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()), key=event.subject.encode()))
+    await asyncio.gather(*sends)
+    return NormalizeOutcome(forwarded=len(records) - len(refused), refused=tuple(refused))

@@ -1,0 +1,170 @@
+"""The risk processor: a batch of canonical events in, one PostgreSQL transaction out.
+
+Thin on purpose: decode, skip what was already applied, call the pure core (fold, assess,
+evaluate_alerts), hand the effects to the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import asyncpg
+
+from projections.alerts import Alert, evaluate_alerts
+from projections.events import TICKS, RiskEvent
+from projections.model import Assessment, SubjectState, assess, empty_state, fold
+from projections.policy import Policy
+from projections.store import AlertRow, ArchivedEvent, BatchEffects, HistoryRow, ProjectionRow, Store
+from schemas.codec import decode_risk_event
+from schemas.errors import ContractError
+from streams.topology import ALERTS, RISK_CHANGES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """One record as read from subject-events.v1."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    applied: int
+    duplicates: int
+    refused: int
+    alerts: tuple[Alert, ...]
+
+
+class RiskProcessor:
+    def __init__(self, store: Store, policy: Policy, cluster_id: str) -> None:
+        self.store = store
+        self.policy = policy
+        self.cluster_id = cluster_id
+
+    async def process(self, batch: Sequence[Consumed]) -> BatchOutcome:
+        offsets: dict[tuple[str, int], list[int]] = {}
+        for record in batch:
+            offsets.setdefault((record.topic, record.partition), []).append(record.offset)
+        outcome = BatchOutcome(0, 0, 0, ())
+
+        async def compute(connection: asyncpg.Connection, fresh: dict[tuple[str, int], list[int]]) -> BatchEffects:
+            nonlocal outcome
+            wanted = {(tp, offset) for tp, offs in fresh.items() for offset in offs}
+            events, bodies, refused = self._decode([r for r in batch if ((r.topic, r.partition), r.offset) in wanted])
+            already = await self.store.archived_ids(connection, [event.event_id for event in events])
+            new_events: list[RiskEvent] = []
+            for event in events:
+                if event.event_id not in already:
+                    already.add(event.event_id)
+                    new_events.append(event)
+            effects = BatchEffects(offsets={tp: max(offs) for tp, offs in offsets.items()})
+            if new_events:
+                stored = await self.store.load_states(connection, sorted({e.subject for e in new_events}))
+                alerts = self._apply(new_events, bodies, stored, effects)
+            else:
+                alerts = []
+            outcome = BatchOutcome(len(new_events), len(events) - len(new_events), refused, tuple(alerts))
+            return effects
+
+        await self.store.apply_batch(self.cluster_id, offsets, compute)
+        return outcome
+
+    def _decode(self, records: Sequence[Consumed]) -> tuple[list[RiskEvent], dict[str, bytes], int]:
+        events: list[RiskEvent] = []
+        bodies: dict[str, bytes] = {}
+        refused = 0
+        for record in records:
+            try:
+                event = RiskEvent.from_record(decode_risk_event(record.value))
+            except (ContractError, KeyError, TypeError, ValueError) as error:
+                # Only Riskwatch writes this topic; a bad record is a defect, never silently folded.
+                log.error("refused record %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
+                refused += 1
+                continue
+            events.append(event)
+            bodies[event.event_id] = record.value
+        return events, bodies, refused
+
+    def _apply(
+        self,
+        events: Sequence[RiskEvent],
+        bodies: dict[str, bytes],
+        stored: dict[str, tuple[dict[str, Any], int]],
+        effects: BatchEffects,
+    ) -> list[Alert]:
+        states: dict[str, SubjectState] = {}
+        as_of: dict[str, int] = {}
+        for subject, (state, assessed_at) in stored.items():
+            states[subject] = SubjectState.from_dict(state)
+            as_of[subject] = assessed_at
+        alerts: list[Alert] = []
+        latest: dict[str, tuple[Assessment, RiskEvent]] = {}
+        for event in events:
+            subject = event.subject
+            before = states.get(subject) or empty_state(subject)
+            after = before if event.source_type in TICKS else fold(before, event)
+            at = max(as_of.get(subject, event.event_time), event.event_time)
+            as_of[subject] = at
+            states[subject] = after
+            fired = evaluate_alerts(before, after, event, self.policy)
+            alerts.extend(fired)
+            assessment = assess(after, at, self.policy)
+            latest[subject] = (assessment, event)
+            effects.archive.append(ArchivedEvent(
+                event.event_id, subject, event.source_type, event.agency, event.region,
+                event.event_time, event.recorded_time, bodies[event.event_id],
+            ))
+            effects.history.append(HistoryRow(
+                subject, event.event_id, event.event_time, assessment.level.label, assessment.score,
+                assessment.explanation, assessment.policy_version,
+            ))
+            effects.alerts.extend(_alert_row(alert) for alert in fired)
+        for subject, (assessment, event) in latest.items():
+            effects.projections.append(ProjectionRow(
+                subject=subject, state=states[subject].to_dict(), assessment=assessment.to_dict(),
+                level=assessment.level.label, score=assessment.score, region=_home_region(states[subject], event),
+                caseload=_caseload(states[subject]), policy_version=assessment.policy_version,
+                assessed_at=assessment.at, next_review_at=assessment.next_review_at,
+            ))
+            effects.risk_changes.append((RISK_CHANGES, subject, json.dumps({
+                "subject": subject, "level": assessment.level.label, "score": assessment.score,
+                "explanation": assessment.explanation, "policy_version": assessment.policy_version,
+                "assessed_at": assessment.at, "causing_event_id": event.event_id,
+            }, sort_keys=True).encode()))
+        return alerts
+
+
+def _alert_row(alert: Alert) -> AlertRow:
+    document = alert.to_dict()
+    return AlertRow(
+        alert_id=alert.alert_id, subject=alert.subject, trigger=alert.trigger.value, priority=alert.priority,
+        level_before=alert.level_before.label, level_after=alert.level_after.label, score=alert.score,
+        explanation=alert.explanation, factors=document["factors"], region=alert.audience.region,
+        caseload=alert.audience.caseload, event_time=alert.event_time, causing_event_id=alert.causing_event_id,
+        policy_version=alert.policy_version, topic=ALERTS,
+        message=json.dumps(document, sort_keys=True).encode(),
+    )
+
+
+def _home_region(state: SubjectState, event: RiskEvent) -> str:
+    """The region of the subject's latest event that names no protected victim."""
+    for candidate in reversed(state.events):
+        if not any(victim.protected_identity for victim in candidate.victims):
+            return candidate.region
+    return event.region
+
+
+def _caseload(state: SubjectState) -> str | None:
+    """The probation caseload: the unit of the latest prison and probation event."""
+    for candidate in reversed(state.events):
+        if candidate.agency == "prison_probation":
+            return candidate.unit
+    return None

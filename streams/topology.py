@@ -1,0 +1,26 @@
+"""The whole topology in one place: topics, who writes them, who reads them.
+
+    ingest gateway ──> agency.<agency>.v1 ──normalize──> subject-events.v1 ──risk──> PostgreSQL
+         │                                                  ▲                          │ outbox
+         └──> ingest.deadletter.v1          scheduler, overrides                       ▼
+                                                                      risk-changes.v1, alerts.v1
+
+Every event topic is keyed by the subject pseudonym, so one subject's events stay in order
+on one partition and one worker owns a subject at a time.
+"""
+
+from __future__ import annotations
+
+AGENCIES = ("police", "prosecution", "prison_probation", "social_services", "healthcare")
+
+AGENCY_TOPICS: dict[str, str] = {agency: f"agency.{agency.replace('_', '-')}.v1" for agency in AGENCIES}
+SUBJECT_EVENTS = "subject-events.v1"
+RISK_CHANGES = "risk-changes.v1"
+ALERTS = "alerts.v1"
+DEADLETTER = "ingest.deadletter.v1"
+
+ALL_TOPICS = (*AGENCY_TOPICS.values(), SUBJECT_EVENTS, RISK_CHANGES, ALERTS, DEADLETTER)
+
+
+def agency_topic(event_type: str) -> str:
+    return AGENCY_TOPICS[event_type.split(".", 1)[0]]
