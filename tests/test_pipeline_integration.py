@@ -1,0 +1,176 @@
+"""The whole pipeline on the embedded broker and PostgreSQL: gateway, normalize, risk, outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import subprocess
+import sys
+
+import asyncpg
+import httpx
+import pytest
+
+from projections.model import SubjectState
+from projections.policy import default_policy
+from services.identity import parse_identity_number, pseudonym
+from services.runtime import child_environment, pseudonym_key
+from services.stack import Stack
+from streams.app import WorkerRuntime, emit_due_reviews
+from streams.kafka import new_producer
+from streams.topology import SUBJECT_EVENTS
+from tests.scenario import at, event, jsonl, new_person
+
+pytestmark = pytest.mark.integration
+
+
+async def ingest(stack: Stack, *documents: dict) -> None:
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
+        response = await client.post("/v1/events", content=jsonl(*documents),
+                                     headers={"content-type": "application/x-ndjson"})
+    assert response.status_code == 202, response.text
+
+
+def alias(stack: Stack, number: str) -> str:
+    return pseudonym(parse_identity_number(number, today=dt.date(2026, 11, 1)), pseudonym_key(stack.settings))
+
+
+async def fetch(stack: Stack, query: str, *args: object) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(stack.settings.database_url)
+    await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    try:
+        return await connection.fetch(query, *args)
+    finally:
+        await connection.close()
+
+
+async def test_escalating_case_raises_levels_and_alerts_with_explanations(stack: Stack) -> None:
+    subject, victim = new_person(), new_person()
+    story = [
+        event("social_services.separation_reported", subject, at(0), {"imminent": False}, victims=[victim],
+              unit="Socialtjänsten Södermalm"),
+        event("police.crime_report", subject, at(3), {"offence": "aggravated_assault", "strangulation": True},
+              victims=[victim]),
+        event("prosecution.contact_ban_issued", subject, at(5),
+              {"ban_type": "ordinary", "valid_from": "2026-03-06", "valid_to": "2026-09-06"}, victims=[victim],
+              unit="Åklagarmyndigheten Stockholm"),
+        event("prosecution.contact_ban_breach_reported", subject, at(10), {"electronic_monitoring": False},
+              victims=[victim], unit="Åklagarmyndigheten Stockholm"),
+        event("prison_probation.custody_started", subject, at(11), {"facility": "Anstalten Åkersberga"},
+              unit="Kriminalvården Åkersberga"),
+        event("prison_probation.released", subject, at(40), {"release_kind": "conditional"},
+              unit="Kriminalvården Frivård Stockholm"),
+    ]
+    for document in story:  # as the agencies would report it, day by day
+        await ingest(stack, document)
+        await stack.wait_until_idle()
+    ps = alias(stack, subject)
+    history = await fetch(stack, "SELECT level, explanation FROM risk_history WHERE subject = $1 ORDER BY event_time", ps)
+    levels = [row["level"] for row in history]
+    order = ["low", "moderate", "high", "extreme"]
+    assert len(levels) == len(story)
+    assert order.index(levels[1]) > order.index(levels[0]), levels
+    assert order.index(levels[1]) >= order.index("high")
+    alerts = await fetch(stack, "SELECT trigger, explanation, factors, caseload, region FROM alert WHERE subject = $1 "
+                                "ORDER BY event_time, trigger", ps)
+    triggers = {row["trigger"] for row in alerts}
+    assert {"red_flag_separation", "level_rose", "contact_ban_breach", "release_at_high"} <= triggers, triggers
+    for row in alerts:
+        assert row["explanation"] and row["factors"], row
+    release = next(row for row in alerts if row["trigger"] == "release_at_high")
+    assert release["caseload"] == "Kriminalvården Frivård Stockholm"
+    red_flag = next(row for row in alerts if row["trigger"] == "red_flag_separation")
+    assert "strangulation" in red_flag["explanation"] and "separation" in red_flag["explanation"]
+
+
+async def test_late_and_duplicate_events_give_the_in_order_projection(stack: Stack) -> None:
+    """Two subjects with the same story: one in order, one shuffled with a duplicate sent straight to Kafka."""
+    in_order, shuffled, victim = new_person(), new_person(), new_person()
+
+    def story(subject: str) -> list[dict]:
+        return [
+            event(kind, subject, at(20 + n), payload, victims=[victim])
+            for n, (kind, payload) in enumerate([
+                ("police.domestic_callout", {"injuries": True}),
+                ("police.crime_report", {"offence": "unlawful_threat", "threat_to_kill": True}),
+                ("healthcare.suicide_threat", {"attempt": False}),
+                ("police.crime_report", {"offence": "assault", "victim_fear": True}),
+                ("social_services.separation_reported", {"imminent": True}),
+            ])
+        ]
+
+    ordered_story, shuffled_story = story(in_order), story(shuffled)
+    for document in ordered_story:
+        await ingest(stack, document)
+    late_first = shuffled_story[:]
+    random.Random(7).shuffle(late_first)
+    for document in late_first:
+        await ingest(stack, document)
+    await stack.wait_until_idle()
+    # the same canonical event again, straight onto subject-events.v1, past the gateway's duplicate check
+    ps_shuffled = alias(stack, shuffled)
+    archived = await fetch(stack, "SELECT body FROM event_archive WHERE subject = $1 LIMIT 1", ps_shuffled)
+    producer = new_producer(stack.settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(SUBJECT_EVENTS, bytes(archived[0]["body"]), key=ps_shuffled.encode())
+    finally:
+        await producer.stop()
+    await stack.wait_until_idle()
+
+    rows = {row["subject"]: row for row in await fetch(
+        stack, "SELECT subject, state, assessment FROM risk_projection WHERE subject = ANY($1::text[])",
+        [alias(stack, in_order), ps_shuffled])}
+    first, second = rows[alias(stack, in_order)], rows[ps_shuffled]
+    assert len(SubjectState.from_dict(second["state"]).events) == len(shuffled_story)
+    same_keys = ("level", "computed_level", "score", "components", "explanation", "next_review_at", "at")
+    assert {k: first["assessment"][k] for k in same_keys} == {k: second["assessment"][k] for k in same_keys}
+    counts = await fetch(stack, "SELECT count(*) AS n FROM event_archive WHERE subject = $1", ps_shuffled)
+    assert counts[0]["n"] == len(shuffled_story)
+
+
+async def test_scheduler_writes_review_due_events_into_the_log(stack: Stack) -> None:
+    subject, victim = new_person(), new_person()
+    await ingest(stack, event("police.crime_report", subject, at(60), {"offence": "attempted_murder", "strangulation": True, "weapon": True},
+                                    victims=[victim]))
+    await stack.wait_until_idle()
+    ps = alias(stack, subject)
+    [projection] = await fetch(stack, "SELECT level, next_review_at FROM risk_projection WHERE subject = $1", ps)
+    assert projection["level"] in ("high", "extreme") and projection["next_review_at"] is not None
+    runtime = await WorkerRuntime(stack.settings, default_policy()).ready()
+    try:
+        emitted = await emit_due_reviews(runtime, now=projection["next_review_at"])
+    finally:
+        await runtime.close()
+    assert emitted >= 1
+    await stack.wait_until_idle()
+    ticks = await fetch(stack, "SELECT event_time FROM event_archive WHERE subject = $1 AND source_type = $2",
+                        ps, "riskwatch.review_due")
+    assert [row["event_time"] for row in ticks] == [projection["next_review_at"]]
+    alerts = await fetch(stack, "SELECT trigger FROM alert WHERE subject = $1 AND trigger = 'review_due'", ps)
+    assert len(alerts) == 1
+    [after] = await fetch(stack, "SELECT next_review_at FROM risk_projection WHERE subject = $1", ps)
+    assert after["next_review_at"] > projection["next_review_at"]
+
+
+async def test_alerts_reach_the_alerts_topic_once_per_alert(stack: Stack) -> None:
+    from tests.test_ingest_integration import read_topic
+
+    await stack.wait_until_idle()
+    stored = {str(row["alert_id"]) for row in await fetch(stack, "SELECT alert_id FROM alert")}
+    published = [json.loads(record.value)["alert_id"] for record in await read_topic(stack, "alerts.v1")]
+    assert set(published) == stored
+    assert len(published) == len(stored)
+
+
+def test_rebuild_from_the_archive_equals_the_live_projections(stack: Stack) -> None:
+    import asyncio
+
+    asyncio.run(stack.wait_until_idle())
+    result = subprocess.run([sys.executable, "-m", "services.cli", "rebuild"], capture_output=True, text=True,
+                            env=child_environment(stack.settings), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "identical" in result.stdout
+    digests = [line.split()[-1] for line in result.stdout.splitlines() if "digest" in line]
+    assert len(digests) == 2 and digests[0] == digests[1]
