@@ -15,7 +15,7 @@ from typing import Any
 from projections.events import REVIEW_DUE, RISKWATCH_NAMESPACE, TICKS, Marker, RiskEvent
 from projections.explain import RED_FLAG_MARKERS, RELEASE_LABELS, agency_name, event_label, near_separation
 from projections.levels import Level
-from projections.model import Assessment, Contribution, SubjectState, assess
+from projections.model import Assessment, Brief, Contribution, SubjectState, assess, assess_brief
 from projections.policy import Policy
 
 
@@ -110,22 +110,30 @@ class _Firing:
 class _Context:
     after: SubjectState
     event: RiskEvent
-    was: Assessment
+    was: Brief
     now: Assessment
     policy: Policy
 
 
 def evaluate_alerts(before: SubjectState, after: SubjectState, event: RiskEvent, policy: Policy) -> list[Alert]:
     """The alerts `event` causes, folded into `before` to give `after`, both assessed at its time."""
+    return evaluate_event(before, after, event, policy)[0]
+
+
+def evaluate_event(
+    before: SubjectState, after: SubjectState, event: RiskEvent, policy: Policy
+) -> tuple[list[Alert], Assessment]:
+    """The alerts, and `after` assessed at the event's time (callers reuse it rather than assess twice)."""
+    at = event.event_time
+    now = assess(after, at, policy)
     if event.event_id in before.event_ids:
-        return []
+        return [], now
     if event.source_type not in TICKS and event.event_id not in after.event_ids:
         # Too old for the state to keep: it changes nothing, so it calls no one.
-        return []
-    at = event.event_time
-    context = _Context(after, event, assess(before, at, policy), assess(after, at, policy), policy)
+        return [], now
+    context = _Context(after, event, assess_brief(before, at, policy), now, policy)
     firings = [firing for rule in _RULES if (firing := rule(context)) is not None]
-    return [_alert(context, firing) for firing in firings]
+    return [_alert(context, firing) for firing in firings], now
 
 
 def _level_rose(context: _Context) -> _Firing | None:
@@ -216,7 +224,7 @@ def _unknown_to_police(context: _Context) -> _Firing | None:
 
 
 def _second_victim(context: _Context) -> _Firing | None:
-    if not (context.was.components.victims == 1 and context.now.components.victims >= 2):
+    if not (context.was.victims == 1 and context.now.components.victims >= 2):
         return None
     return _Firing(Trigger.SECOND_VICTIM, HIGH_PRIORITY, "a second distinct victim")
 

@@ -202,18 +202,38 @@ class Assessment:
         }
 
 
-def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
-    """The subject's risk at `at` (epoch ms), from the events up to then, under the policy."""
+@dataclass(frozen=True, slots=True)
+class Brief:
+    """What alert rules need of the assessment before an event: no contributions, no explanation."""
+
+    level: Level
+    victims: int
+
+
+def assess_brief(state: SubjectState, at: int, policy: Policy) -> Brief:
+    """The level and victim count of `assess(state, at, policy)`, at a fraction of its cost."""
+    level, _, scoring, *_ = _level(state, at, policy)
+    return Brief(level, len(scoring.victims))
+
+
+def _level(
+    state: SubjectState, at: int, policy: Policy
+) -> tuple[Level, Level, Scoring, Override | None, list[RiskEvent], Sequence[RiskEvent]]:
     start = bisect.bisect_left(state.events, at - policy.horizon_ms, key=_event_time)
     end = bisect.bisect_right(state.events, at, key=_event_time)
     in_horizon = state.events[start:end]
     facts = [event for event in in_horizon if event.source_type != OVERRIDE]
     overrides = [event for event in in_horizon if event.source_type == OVERRIDE]
-
     scoring = score(facts, at, policy)
     computed_level = policy.level_for(scoring.score)
     override = _override(overrides)
     level = computed_level if override is None else _overridden_level(override, overrides[-1], scoring, computed_level)
+    return level, computed_level, scoring, override, facts, in_horizon
+
+
+def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
+    """The subject's risk at `at` (epoch ms), from the events up to then, under the policy."""
+    level, computed_level, scoring, override, facts, in_horizon = _level(state, at, policy)
 
     components = Components(
         gravity=round(scoring.total_gravity, 4),
