@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 
 from projections.store import Store, create_pool
 from services.ingest import IngestGateway, Outcome, Submission
+from services.query import query_services, router as query_router
+from services.metrics import add_metrics_route
 from services.runtime import pseudonym_key
 from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
@@ -38,7 +40,8 @@ def create_api(settings: Settings) -> FastAPI:
         app.state.riskwatch = ApiState(store, IngestGateway(store, producer, pseudonym_key(settings),
                                                                    await cluster_id(settings)))
         try:
-            yield
+            async with query_services(app, settings, pool, producer):
+                yield
         finally:
             await producer.stop()
             await pool.close()
@@ -49,6 +52,8 @@ def create_api(settings: Settings) -> FastAPI:
         description="Event-sourced risk monitoring of high-risk perpetrators of violence against women.",
         lifespan=lifespan,
     )
+    app.include_router(query_router)
+    add_metrics_route(app)
 
     @app.post(
         "/v1/events",

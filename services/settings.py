@@ -43,7 +43,8 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
-    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="a worker's /metrics, /healthz, /readyz; 0: free")
+    metrics_interval_seconds: float = Field(default=5.0, gt=0, description="how often a worker samples lag, readiness")
 
     policy_file: Path | None = Field(default=None, description="risk policy TOML; empty: the default policy")
     batch_size: int = Field(default=2000, ge=1, description="events per risk-processor transaction")
@@ -51,6 +52,20 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=0.05, gt=0)
     scheduler_enabled: bool = Field(default=True, description="write review_due events when reviews fall due")
     scheduler_interval_seconds: float = Field(default=60.0, gt=0)
+
+    alert_ack_timeout_seconds: float = Field(
+        default=900.0, gt=0, description="an alert not acknowledged this long is escalated to the supervisors"
+    )
+    escalation_interval_seconds: float = Field(default=30.0, gt=0, description="how often the API looks for them")
+    live_poll_seconds: float = Field(default=1.0, gt=0, description="how often a live alert feed looks for new alerts")
+    oidc_jwks_url: str | None = Field(
+        default=None, description="JWKS of the OIDC provider; empty: bearer tokens from `riskwatch users add`"
+    )
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_role_claim: str = "riskwatch_role"
+    oidc_scope_claim: str = "riskwatch_scope"
+    oidc_supervisor_claim: str = "riskwatch_supervisor"
 
     @field_validator("state_dir")
     @classmethod

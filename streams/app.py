@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import time
 from typing import Any, Awaitable, Callable, NoReturn, TypeVar
 
 import asyncpg
@@ -23,6 +24,7 @@ from projections.normalize import review_due_event
 from projections.policy import Policy
 from projections.store import OutboxMessage, Store, create_pool
 from schemas.codec import encode_risk_event
+from services import metrics
 from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
 from streams.normalize import AgencyRecord, normalize_batch
@@ -91,8 +93,11 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
     async def normalize_agent(stream: faust.StreamT[Any]) -> None:
         await runtime.ready()
         async for events in stream.take_events(size, within=within):
-            records = [AgencyRecord(e.message.topic, e.message.partition, e.message.offset, e.value) for e in events]
+            records = [AgencyRecord(e.message.topic, e.message.partition, e.message.offset, e.value,
+                                    metrics.broker_time_ms(e.message)) for e in events]
+            started = time.perf_counter()
             outcome = await until_done("normalize", lambda: normalize_batch(records, runtime.producer))
+            metrics.record_normalized(records, outcome, time.perf_counter() - started)
             for reason in outcome.refused:
                 log.warning("normalize refused a record: %s", reason)
 
@@ -100,8 +105,11 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
     async def risk_agent(stream: faust.StreamT[Any]) -> None:
         await runtime.ready()
         async for events in stream.take_events(size, within=within):
-            batch = [Consumed(e.message.topic, e.message.partition, e.message.offset, e.value) for e in events]
-            await until_done("risk", lambda: runtime.processor.process(batch))
+            batch = [Consumed(e.message.topic, e.message.partition, e.message.offset, e.value,
+                              metrics.broker_time_ms(e.message)) for e in events]
+            started = time.perf_counter()
+            applied = await until_done("risk", lambda: runtime.processor.process(batch))
+            metrics.record_risk_batch(batch, applied, time.perf_counter() - started)
 
     @app.task
     async def outbox_relay() -> None:
@@ -110,6 +118,7 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
         async def publish(messages: list[OutboxMessage]) -> None:
             sends = [await runtime.producer.send(m.topic, m.message, key=m.key.encode()) for m in messages]
             await asyncio.gather(*sends)
+            metrics.record_relayed(messages)
 
         while not app.should_stop:
             try:
@@ -127,10 +136,14 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
         await runtime.ready()
         while not app.should_stop:
             try:
-                await emit_due_reviews(runtime, now=dt.datetime.now(dt.timezone.utc))
+                metrics.record_scheduled(await emit_due_reviews(runtime, now=dt.datetime.now(dt.timezone.utc)))
             except Exception:
                 log.exception("scheduler failed; retrying")
             await asyncio.sleep(settings.scheduler_interval_seconds)
+
+    @app.task
+    async def operator_metrics() -> None:
+        await metrics.watch_worker(app, runtime, settings)
 
     @app.on_before_shutdown.connect
     async def close_runtime(app: faust.App, **kwargs: Any) -> None:  # noqa: ARG001

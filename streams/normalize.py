@@ -25,6 +25,7 @@ class AgencyRecord:
     partition: int
     offset: int
     value: bytes
+    timestamp_ms: int | None = None  # broker timestamp: when the gateway's record was accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,8 @@ async def normalize_batch(records: Sequence[AgencyRecord], producer: AIOKafkaPro
                        ("format", b"avro")]
             sends.append(await producer.send(DEADLETTER, withhold_identity_numbers(record.value), headers=headers))
             continue
-        sends.append(await producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()), key=event.subject.encode()))
+        # the risk event keeps the acceptance time, so end-to-end latency is measured from ingest
+        sends.append(await producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()),
+                                         key=event.subject.encode(), timestamp_ms=record.timestamp_ms))
     await asyncio.gather(*sends)
     return NormalizeOutcome(forwarded=len(records) - len(refused), refused=tuple(refused))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import asyncpg
 
-from projections.alerts import Alert, evaluate_alerts
+from projections.alerts import Alert, evaluate_event
 from projections.events import TICKS, RiskEvent
 from projections.model import Assessment, SubjectState, assess, empty_state, fold
 from projections.policy import Policy
@@ -33,6 +33,7 @@ class Consumed:
     partition: int
     offset: int
     value: bytes
+    timestamp_ms: int | None = None  # broker timestamp: when the agency event was accepted at ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class BatchOutcome:
     duplicates: int
     refused: int
     alerts: tuple[Alert, ...]
+    accepted_ms: dict[str, int] = field(default_factory=dict)  # applied event id -> broker timestamp, for latency
 
 
 class RiskProcessor:
@@ -58,7 +60,7 @@ class RiskProcessor:
         async def compute(connection: asyncpg.Connection, fresh: dict[tuple[str, int], list[int]]) -> BatchEffects:
             nonlocal outcome
             wanted = {(tp, offset) for tp, offs in fresh.items() for offset in offs}
-            events, bodies, refused = self._decode([r for r in batch if ((r.topic, r.partition), r.offset) in wanted])
+            events, sources, refused = self._decode([r for r in batch if ((r.topic, r.partition), r.offset) in wanted])
             already = await self.store.archived_ids(connection, [event.event_id for event in events])
             new_events: list[RiskEvent] = []
             for event in events:
@@ -68,18 +70,20 @@ class RiskProcessor:
             effects = BatchEffects(offsets={tp: max(offs) for tp, offs in offsets.items()})
             if new_events:
                 stored = await self.store.load_states(connection, sorted({e.subject for e in new_events}))
-                alerts = self._apply(new_events, bodies, stored, effects)
+                alerts = self._apply(new_events, sources, stored, effects)
             else:
                 alerts = []
-            outcome = BatchOutcome(len(new_events), len(events) - len(new_events), refused, tuple(alerts))
+            stamps = {e.event_id: sources[e.event_id].timestamp_ms for e in new_events}
+            accepted_ms = {event_id: stamp for event_id, stamp in stamps.items() if stamp is not None}
+            outcome = BatchOutcome(len(new_events), len(events) - len(new_events), refused, tuple(alerts), accepted_ms)
             return effects
 
         await self.store.apply_batch(self.cluster_id, offsets, compute)
         return outcome
 
-    def _decode(self, records: Sequence[Consumed]) -> tuple[list[RiskEvent], dict[str, bytes], int]:
+    def _decode(self, records: Sequence[Consumed]) -> tuple[list[RiskEvent], dict[str, Consumed], int]:
         events: list[RiskEvent] = []
-        bodies: dict[str, bytes] = {}
+        sources: dict[str, Consumed] = {}
         refused = 0
         for record in records:
             try:
@@ -90,13 +94,13 @@ class RiskProcessor:
                 refused += 1
                 continue
             events.append(event)
-            bodies[event.event_id] = record.value
-        return events, bodies, refused
+            sources[event.event_id] = record
+        return events, sources, refused
 
     def _apply(
         self,
         events: Sequence[RiskEvent],
-        bodies: dict[str, bytes],
+        sources: dict[str, Consumed],
         stored: dict[str, tuple[dict[str, Any], int]],
         effects: BatchEffects,
     ) -> list[Alert]:
@@ -114,13 +118,14 @@ class RiskProcessor:
             at = max(as_of.get(subject, event.event_time), event.event_time)
             as_of[subject] = at
             states[subject] = after
-            fired = evaluate_alerts(before, after, event, self.policy)
+            fired, assessment = evaluate_event(before, after, event, self.policy)
             alerts.extend(fired)
-            assessment = assess(after, at, self.policy)
+            if at != event.event_time:  # a late event: the projection stays at the subject's latest time
+                assessment = assess(after, at, self.policy)
             latest[subject] = (assessment, event)
             effects.archive.append(ArchivedEvent(
                 event.event_id, subject, event.source_type, event.agency, event.region,
-                event.event_time, event.recorded_time, bodies[event.event_id],
+                event.event_time, event.recorded_time, sources[event.event_id].value,
             ))
             effects.history.append(HistoryRow(
                 subject, event.event_id, event.event_time, assessment.level.label, assessment.score,
