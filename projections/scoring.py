@@ -54,8 +54,20 @@ class Scoring:
     score: float
 
 
+# (policy version, event facts) -> gravity: a function of both, computed once per kind of event
+_GRAVITY: dict[tuple[str, str, str | None, str | None, frozenset[str]], float] = {}
+
+
 def event_gravity(event: RiskEvent, policy: Policy) -> float:
     """The gravest reading of the event under the policy; never lower for a graver offence."""
+    key = (policy.version, event.source_type, event.offence, event.attributes.get("assessed_level"), event.markers)
+    gravity = _GRAVITY.get(key)
+    if gravity is None:
+        gravity = _GRAVITY[key] = _event_gravity(event, policy)
+    return gravity
+
+
+def _event_gravity(event: RiskEvent, policy: Policy) -> float:
     gravity = policy.event_gravity.get(event.source_type, 0.0)
     if event.offence is not None:
         share = policy.offence_share.get(event.source_type, 1.0)
@@ -139,7 +151,10 @@ def gravest(weighted: Iterable[Weighted]) -> Weighted:
 
 def _active_multipliers(facts: Sequence[RiskEvent], at: int, policy: Policy) -> list[ActiveMultiplier]:
     active = []
+    present = frozenset().union(*(event.markers for event in facts))
     for multiplier in policy.multipliers:
+        if not multiplier.markers & present:
+            continue
         window = multiplier.window_ms
         carrying = tuple(
             event
