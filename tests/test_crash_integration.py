@@ -83,33 +83,75 @@ async def snapshot(stack: Stack) -> dict[str, object]:
     }
 
 
-def run(state_dir: Path, rounds: list[list[bytes]], kills: dict[int, float]) -> dict[str, object]:
-    """Ingest round by round; after round r in `kills`, wait kills[r] s, SIGKILL the worker, restart it."""
+def run(state_dir: Path, rounds: list[list[bytes]], kills: dict[int, float], *, workers: int = 1,
+        restart: bool = True) -> dict[str, object]:
+    """Ingest round by round; after round r in `kills`, wait kills[r] s and SIGKILL a worker (restarted if asked)."""
     settings = stack_settings(state_dir, pseudonym_key=KEY, batch_size=100)
-    with started_stack(settings, workers=1, api=False) as stack:
+    with started_stack(settings, workers=workers, api=False) as stack:
         for index, lines in enumerate(rounds):
             asyncio.run(ingest_chunk(stack, lines))
             if index in kills:
+                if workers > 1:
+                    assert all(assigned_partitions(stack, w.pid) > 0 for w in stack.workers), "every worker has partitions"
                 time.sleep(kills[index])
                 killed = stack.workers.pop()
                 killed.send_signal(signal.SIGKILL)
                 killed.wait()
-                stack.start_worker()
+                if restart:
+                    stack.start_worker()
             asyncio.run(stack.wait_until_idle(timeout=180, settle=0.2))
         return asyncio.run(snapshot(stack))
 
 
-def test_sigkill_at_several_points_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    rounds = synthetic_rounds(450)
-    events = sum(len(lines) for lines in rounds)
-    assert events >= 2000
-    undisturbed = run(tmp_path / "undisturbed", rounds, kills={})
-    # killed while a round is being normalized, while its batches are applied, and once settled
-    crashed = run(tmp_path / "crashed", rounds, kills={0: 0.3, 1: 1.0, 3: 2.5})
+def assigned_partitions(stack: Stack, pid: int) -> float:
+    """The worker's own report of how many partitions it holds (its /metrics)."""
+    import httpx
+
+    from services.metrics import port_file
+
+    deadline = time.monotonic() + 60
+    while True:
+        path = port_file(stack.settings.state_dir, pid)
+        if path.exists():
+            text = httpx.get(f"http://127.0.0.1:{path.read_text().strip()}/metrics", timeout=5).text
+            held = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("riskwatch_assigned_partitions"))
+            if held > 0 or time.monotonic() > deadline:
+                return held
+        elif time.monotonic() > deadline:
+            return 0.0
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def rounds() -> list[list[bytes]]:
+    return synthetic_rounds(450)
+
+
+@pytest.fixture(scope="module")
+def undisturbed(rounds: list[list[bytes]], tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    return run(tmp_path_factory.mktemp("undisturbed"), rounds, kills={})
+
+
+def assert_same_effects(crashed: dict[str, object], undisturbed: dict[str, object], events: int) -> None:
     assert crashed["archive"] == undisturbed["archive"] == events
     assert crashed["history"] == undisturbed["history"]
     assert crashed["digest"] == undisturbed["digest"]
     assert crashed["alerts"] == undisturbed["alerts"]
     assert len(undisturbed["alerts"]) > 50
-    alert_ids = sorted(alert[0] for alert in crashed["alerts"])
-    assert crashed["published"] == alert_ids
+    assert crashed["published"] == sorted(alert[0] for alert in crashed["alerts"])
+
+
+def test_sigkill_at_several_points_loses_and_duplicates_nothing(rounds, undisturbed, tmp_path: Path) -> None:
+    events = sum(len(lines) for lines in rounds)
+    assert events >= 2000
+    # killed while a round is being normalized, while its batches are applied, and once settled
+    crashed = run(tmp_path / "crashed", rounds, kills={0: 0.3, 1: 1.0, 3: 2.5})
+    assert_same_effects(crashed, undisturbed, events)
+
+
+def test_two_workers_share_partitions_and_one_takes_over_from_a_killed_one(rounds, undisturbed,
+                                                                          tmp_path: Path) -> None:
+    events = sum(len(lines) for lines in rounds)
+    survivor = run(tmp_path / "scale-out", rounds, kills={1: 0.5}, workers=2, restart=False)
+    assert_same_effects(survivor, undisturbed, events)
