@@ -18,8 +18,9 @@ SUBJECT_EVENTS = "subject-events.v1"
 RISK_CHANGES = "risk-changes.v1"
 ALERTS = "alerts.v1"
 DEADLETTER = "ingest.deadletter.v1"
+ALERT_WORKFLOW = "alert-workflow.v1"  # acknowledged, assigned, closed, escalated (written by the API)
 
-ALL_TOPICS = (*AGENCY_TOPICS.values(), SUBJECT_EVENTS, RISK_CHANGES, ALERTS, DEADLETTER)
+ALL_TOPICS = (*AGENCY_TOPICS.values(), SUBJECT_EVENTS, RISK_CHANGES, ALERTS, DEADLETTER, ALERT_WORKFLOW)
 
 
 def agency_topic(event_type: str) -> str:

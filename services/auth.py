@@ -1,0 +1,205 @@
+"""Who is asking: bearer tokens, roles and scopes.
+
+Embedded default: users created with `riskwatch users add`, each with a random token of
+which only the SHA-256 is stored. Production: OIDC access tokens (JWT) checked against the
+provider's JWKS, the role and scope read from claims. Either way a request ends up with a
+Principal, and every endpoint says which roles it admits; scope is checked on the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import asyncpg
+import jwt
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from schemas.rules import REGIONS
+from services.settings import Settings
+
+TOKEN_PREFIX = "rw_"
+NATIONAL = "national"  # an analyst scope covering every region, and alerts no region may be named for
+JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+
+
+class Role(StrEnum):
+    INTELLIGENCE_ANALYST = "intelligence_analyst"  # scope: police regions
+    PROBATION_OFFICER = "probation_officer"  # scope: caseload units
+    OPERATOR = "operator"  # stream health only, never personal data
+    ADMIN = "admin"  # everything, the access log included
+
+
+PERSONAL_DATA_ROLES = (Role.INTELLIGENCE_ANALYST, Role.PROBATION_OFFICER, Role.ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: Role
+    scope: frozenset[str]
+    supervisor: bool = False
+
+    @property
+    def national(self) -> bool:
+        return self.role == Role.ADMIN or (self.role == Role.INTELLIGENCE_ANALYST and NATIONAL in self.scope)
+
+    def covers(self, region: str | None, caseload: str | None) -> bool:
+        """Whether a subject or alert of this region and caseload is within the scope."""
+        if self.national:
+            return True
+        if self.role == Role.INTELLIGENCE_ANALYST:
+            return region is not None and region in self.scope
+        if self.role == Role.PROBATION_OFFICER:
+            return caseload is not None and caseload in self.scope
+        return False
+
+
+class UserError(ValueError):
+    """A user cannot be created as asked; the message names the option."""
+
+
+def check_scope(role: Role, scope: Iterable[str]) -> frozenset[str]:
+    entries = frozenset(entry.strip() for entry in scope if entry.strip())
+    if role == Role.INTELLIGENCE_ANALYST:
+        unknown = sorted(entries - set(REGIONS) - {NATIONAL})
+        if unknown or not entries:
+            raise UserError(f"--scope: an analyst's scope is one or more of {', '.join(REGIONS)} or {NATIONAL}"
+                            + (f"; not {', '.join(unknown)}" if unknown else ""))
+    elif role == Role.PROBATION_OFFICER:
+        if not entries:
+            raise UserError("--scope: a probation officer's scope is one or more caseload units, "
+                            "e.g. 'Kriminalvården Frivård Malmö'")
+    elif entries:
+        raise UserError(f"--scope: an {role.value} has no scope")
+    return entries
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def add_user(pool: asyncpg.Pool, name: str, role: Role, scope: Iterable[str], *, supervisor: bool = False) -> str:
+    """Create a user and return the bearer token: the only time it exists outside the holder's hands."""
+    if not name.strip():
+        raise UserError("NAME: a user needs a name")
+    entries = check_scope(role, scope)
+    token = new_token()
+    try:
+        await pool.execute(
+            "INSERT INTO app_user (name, role, scope, supervisor, token_hash) VALUES ($1, $2, $3, $4, $5)",
+            name.strip(), role.value, sorted(entries), supervisor, token_hash(token),
+        )
+    except asyncpg.UniqueViolationError:
+        raise UserError(f"NAME: a user called {name.strip()!r} exists already") from None
+    return token
+
+
+async def revoke_user(pool: asyncpg.Pool, name: str) -> bool:
+    status = await pool.execute("UPDATE app_user SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL", name)
+    return bool(status.endswith(" 1"))
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, token: str) -> Principal | None: ...
+
+
+class TokenAuthenticator:
+    """Tokens created by `riskwatch users add`."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def authenticate(self, token: str) -> Principal | None:
+        row = await self.pool.fetchrow(
+            "SELECT name, role, scope, supervisor FROM app_user WHERE token_hash = $1 AND revoked_at IS NULL",
+            token_hash(token),
+        )
+        if row is None:
+            return None
+        return Principal(row["name"], Role(row["role"]), frozenset(row["scope"]), row["supervisor"])
+
+
+class OidcAuthenticator:
+    """OIDC access tokens: signature by a key of the provider's JWKS, expiry, issuer and audience."""
+
+    def __init__(self, jwks_url: str, *, issuer: str | None, audience: str | None,
+                 role_claim: str, scope_claim: str, supervisor_claim: str) -> None:
+        self.keys = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300)
+        self.issuer = issuer
+        self.audience = audience
+        self.role_claim = role_claim
+        self.scope_claim = scope_claim
+        self.supervisor_claim = supervisor_claim
+
+    async def authenticate(self, token: str) -> Principal | None:
+        try:
+            # PyJWKClient fetches the JWKS with blocking I/O when a key is not cached yet
+            key = await asyncio.to_thread(self.keys.get_signing_key_from_jwt, token)
+            claims: dict[str, Any] = jwt.decode(
+                token, key.key, algorithms=JWT_ALGORITHMS, audience=self.audience, issuer=self.issuer,
+                options={"require": ["exp", "sub"], "verify_aud": self.audience is not None},
+            )
+        except jwt.PyJWTError:
+            return None
+        try:
+            role = Role(str(claims.get(self.role_claim)))
+        except ValueError:
+            raise HTTPException(403, f"role: the token grants no Riskwatch role (claim {self.role_claim})") from None
+        scope = claims.get(self.scope_claim) or []
+        entries = scope.split() if isinstance(scope, str) else [str(entry) for entry in scope]
+        name = str(claims.get("preferred_username") or claims["sub"])
+        return Principal(name, role, frozenset(entries), claims.get(self.supervisor_claim) is True)
+
+
+def authenticator_for(settings: Settings, pool: asyncpg.Pool) -> Authenticator:
+    if settings.oidc_jwks_url:
+        return OidcAuthenticator(
+            settings.oidc_jwks_url, issuer=settings.oidc_issuer, audience=settings.oidc_audience,
+            role_claim=settings.oidc_role_claim, scope_claim=settings.oidc_scope_claim,
+            supervisor_claim=settings.oidc_supervisor_claim,
+        )
+    return TokenAuthenticator(pool)
+
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `riskwatch users add`, or an OIDC access token")
+
+
+async def current_principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(401, "authorization: send a bearer token", headers={"WWW-Authenticate": "Bearer"})
+    authenticator: Authenticator = request.app.state.query.authenticator
+    principal = await authenticator.authenticate(credentials.credentials)
+    if principal is None:
+        raise HTTPException(401, "authorization: the token is not valid",
+                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return principal
+
+
+def allow(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting only these roles (403 for the others)."""
+    admitted = frozenset(roles)
+
+    async def admitted_principal(principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.role not in admitted:
+            raise HTTPException(403, f"role: {principal.role.value} may not use this endpoint")
+        return principal
+
+    return admitted_principal
+
+
+def require_scope(principal: Principal, region: str | None, caseload: str | None) -> None:
+    if not principal.covers(region, caseload):
+        raise HTTPException(403, "scope: this is outside your region or caseload")

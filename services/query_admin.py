@@ -1,0 +1,90 @@
+"""Who am I, the access log (admins), and the state of the streams (operators): no personal data
+except in the access log itself, whose consultation is logged like any other."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from services.access_log import Access, read_access_log, record_access, stated_purpose
+from services.auth import Principal, Role, allow, current_principal
+from services.query_common import ERRORS, PSEUDONYM_MAX, QueryState, query_state, utc
+
+router = APIRouter(responses=ERRORS)
+
+
+class Me(BaseModel):
+    name: str
+    role: Role
+    scope: list[str]
+    supervisor: bool
+
+
+class AccessRecord(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str
+    role: str
+    action: Access
+    endpoint: str
+    subjects: list[str]
+    purpose: str
+    query: dict[str, Any]
+
+
+class AccessLogPage(BaseModel):
+    items: list[AccessRecord]
+    total: int
+    limit: int
+    offset: int
+
+
+class StreamStatus(BaseModel):
+    outbox_backlog: int = Field(description="Alerts, risk changes and workflow steps not yet published")
+    dead_letters: int = Field(description="Refused input kept since the start")
+    dead_letters_last_hour: int
+    unacknowledged_alerts: int
+    escalated_alerts: int
+
+
+@router.get("/me", response_model=Me, tags=["users"], summary="Who the token belongs to")
+async def me(principal: Principal = Depends(current_principal)) -> Me:
+    return Me(name=principal.name, role=principal.role, scope=sorted(principal.scope), supervisor=principal.supervisor)
+
+
+@router.get("/access-log", response_model=AccessLogPage, tags=["access log"],
+            summary="The access log, newest first (admins)")
+async def access_log(
+    request: Request,
+    actor: str | None = Query(None, max_length=200),
+    subject: str | None = Query(None, max_length=PSEUDONYM_MAX, description="Accesses to this subject"),
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = Query(100, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=1_000_000),
+    principal: Principal = Depends(allow(Role.ADMIN)),
+    state: QueryState = Depends(query_state),
+) -> AccessLogPage:
+    rows, total = await read_access_log(state.pool, actor=actor, subject=subject, since=utc(since, "since"),
+                                        until=utc(until, "until"), limit=limit, offset=offset)
+    subjects = {pseudonym for row in rows for pseudonym in row["subjects"]}
+    await record_access(state.pool, principal, Access.CONSULTATION, request, subjects,
+                        stated_purpose(request) or "access log audit", dict(request.query_params))
+    return AccessLogPage(items=[AccessRecord(**dict(row)) for row in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/operations/status", response_model=StreamStatus, tags=["operations"],
+            summary="Backlogs and refusals (operators)", dependencies=[Depends(allow(Role.OPERATOR, Role.ADMIN))])
+async def stream_status(state: QueryState = Depends(query_state)) -> StreamStatus:
+    row = await state.pool.fetchrow(
+        """SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS outbox_backlog,
+                  (SELECT count(*) FROM dead_letter) AS dead_letters,
+                  (SELECT count(*) FROM dead_letter WHERE received_at > now() - interval '1 hour')
+                      AS dead_letters_last_hour,
+                  (SELECT count(*) FROM alert WHERE status = 'open') AS unacknowledged_alerts,
+                  (SELECT count(*) FROM alert WHERE status = 'escalated') AS escalated_alerts"""
+    )
+    return StreamStatus(**dict(row))

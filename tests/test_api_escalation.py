@@ -1,0 +1,103 @@
+"""Escalation of unacknowledged alerts, with two API instances on a stack of its own (short timeout)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.auth import Role
+from services.embedded import free_port, wait_for_port
+from services.runtime import child_environment
+from services.stack import Stack, started_stack
+from streams.topology import ALERT_WORKFLOW, ALERTS
+from tests.api_support import client, database, read_topic, released_high_risk_subject, user
+from tests.conftest import stack_settings
+
+pytestmark = pytest.mark.integration
+
+ACK_TIMEOUT = 4.0
+INTERVAL = 0.5
+
+
+@pytest.fixture(scope="module")
+def escalating_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack whose alerts escalate after a few seconds, with a second API instance competing to escalate."""
+    settings = stack_settings(tmp_path_factory.mktemp("escalation"), alert_ack_timeout_seconds=ACK_TIMEOUT,
+                              escalation_interval_seconds=INTERVAL, live_poll_seconds=0.2)
+    with started_stack(settings, workers=1) as stack:
+        port = free_port(stack.settings.http_host)
+        with Path(stack.logs / "api-2.log").open("ab") as log:
+            second = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "--port", str(port)],
+                                      env=child_environment(stack.settings), stdout=log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_for_port(stack.settings.http_host, port, timeout=60, process=second)
+            yield stack
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=15)
+
+
+async def _until(condition_query: str, *args: object, stack: Stack, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with database(stack) as pool:
+        while not await pool.fetchval(condition_query, *args):
+            assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for: {condition_query}"
+            await asyncio.sleep(0.2)
+
+
+async def test_unacknowledged_alerts_escalate_once_to_the_supervisors(escalating_stack: Stack) -> None:
+    stack = escalating_stack
+    story = await released_high_risk_subject(stack)
+    analyst = await user(stack, Role.INTELLIGENCE_ANALYST, ["stockholm"])
+    supervisor = await user(stack, Role.INTELLIGENCE_ANALYST, ["stockholm"], supervisor=True)
+    async with client(stack, analyst) as http:
+        assert (await http.post(f"/v1/alerts/{story.release_alert}/acknowledge")).status_code == 200
+    async with database(stack) as pool:
+        originals = {row["alert_id"]: row for row in await pool.fetch(
+            "SELECT alert_id::text, region, caseload, priority FROM alert WHERE subject = $1", story.subject)}
+    unacknowledged = set(originals) - {story.release_alert}
+    assert unacknowledged, "the story raises alerts besides the release"
+    await _until("SELECT count(*) = $2 FROM alert WHERE subject = $1 AND status = 'escalated'",
+                 story.subject, len(unacknowledged), stack=stack)
+    # the escalations are older than the timeout themselves now, and were not escalated again
+    await asyncio.sleep(ACK_TIMEOUT + 3 * INTERVAL)
+    async with database(stack) as pool:
+        steps = await pool.fetch(
+            "SELECT alert_id::text, action, actor FROM alert_workflow w WHERE alert_id = ANY($1::uuid[]) "
+            "OR alert_id IN (SELECT alert_id FROM alert WHERE subject = $2) ORDER BY at",
+            list(originals), story.subject)
+        escalations = await pool.fetch(
+            "SELECT alert_id::text, escalated_from::text, region, caseload, priority, status, explanation "
+            "FROM alert WHERE subject = $1 AND trigger = 'escalated'", story.subject)
+    escalated_steps = [row["alert_id"] for row in steps if row["action"] == "escalated"]
+    assert sorted(escalated_steps) == sorted(unacknowledged), "one escalation per alert, from two API instances"
+    assert {row["actor"] for row in steps if row["action"] == "escalated"} == {"riskwatch"}
+    assert {row["escalated_from"] for row in escalations} == unacknowledged and len(escalations) == len(unacknowledged)
+    for row in escalations:
+        original = originals[row["escalated_from"]]
+        assert (row["region"], row["caseload"], row["priority"]) == (
+            original["region"], original["caseload"], original["priority"])
+        assert row["status"] == "open" and row["explanation"].startswith("Not acknowledged within 4 seconds: ")
+
+    async with client(stack, supervisor) as http:
+        seen = (await http.get("/v1/alerts", params={"subject": story.subject, "trigger": "escalated"})).json()
+    async with client(stack, analyst) as http:
+        hidden = (await http.get("/v1/alerts", params={"subject": story.subject, "trigger": "escalated"})).json()
+        refused = await http.get(f"/v1/alerts/{escalations[0]['alert_id']}")
+    assert {item["alert_id"] for item in seen["items"]} == {row["alert_id"] for row in escalations}
+    assert all(item["for_supervisor"] for item in seen["items"])
+    assert hidden["items"] == [] and refused.status_code == 403
+
+    await stack.wait_until_idle()
+    published = [json.loads(r.value) for r in await read_topic(stack, ALERTS) if r.key == story.subject.encode()]
+    assert {m["alert_id"] for m in published if m["trigger"] == "escalated"} == {r["alert_id"] for r in escalations}
+    workflow = [json.loads(r.value) for r in await read_topic(stack, ALERT_WORKFLOW) if r.key == story.subject.encode()]
+    assert sorted(m["alert_id"] for m in workflow if m["action"] == "escalated") == sorted(unacknowledged)
