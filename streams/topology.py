@@ -4,6 +4,7 @@
          │                                                  ▲                          │ outbox
          └──> ingest.deadletter.v1          scheduler, overrides                       ▼
                                                                       risk-changes.v1, alerts.v1
+    query API (acknowledge, assign, close, escalate) ──outbox──> alert-workflow.v1
 
 Every event topic is keyed by the subject pseudonym, so one subject's events stay in order
 on one partition and one worker owns a subject at a time.
