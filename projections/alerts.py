@@ -15,7 +15,7 @@ from typing import Any
 from projections.events import REVIEW_DUE, RISKWATCH_NAMESPACE, TICKS, Marker, RiskEvent
 from projections.explain import RED_FLAG_MARKERS, RELEASE_LABELS, agency_name, event_label, near_separation
 from projections.levels import Level
-from projections.model import Assessment, Brief, Contribution, SubjectState, assess, assess_brief
+from projections.model import Assessment, Brief, Contribution, SubjectState, assess, assess_brief, fold
 from projections.policy import Policy
 
 
@@ -118,6 +118,29 @@ class _Context:
 def evaluate_alerts(before: SubjectState, after: SubjectState, event: RiskEvent, policy: Policy) -> list[Alert]:
     """The alerts `event` causes, folded into `before` to give `after`, both assessed at its time."""
     return evaluate_event(before, after, event, policy)[0]
+
+
+def evaluate_arrival(
+    before: SubjectState, after: SubjectState, event: RiskEvent, policy: Policy
+) -> tuple[list[Alert], Assessment]:
+    """The alerts an arriving event causes, and `after` assessed at its time.
+
+    A late event (earlier in event time than events already folded) is checked at its own
+    place in time, and every later event is checked again with it in its past: a release
+    reported before the crime that preceded it still raises release_at_high. So whatever
+    the arrival order, every alert of the in-order run is raised; repeats are the same
+    alert (same id). Alerts raised before the late event came are not withdrawn.
+    """
+    if event.source_type in TICKS or event.event_id not in after.event_ids:
+        return evaluate_event(before, after, event, policy)
+    position = after.events.index(event)
+    if position == len(after.events) - 1:  # in order: the usual case
+        return evaluate_event(before, after, event, policy)
+    alerts: list[Alert] = []
+    for index in range(position, len(after.events)):
+        earlier = SubjectState(after.subject, after.events[:index])
+        alerts += evaluate_event(earlier, fold(earlier, after.events[index]), after.events[index], policy)[0]
+    return alerts, assess(after, event.event_time, policy)
 
 
 def evaluate_event(

@@ -133,6 +133,7 @@ class BatchEffects:
     alerts: list[AlertRow] = field(default_factory=list)
     risk_changes: list[tuple[str, str, bytes]] = field(default_factory=list)  # (topic, subject, message)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> last offset
+    new_alert_ids: set[str] = field(default_factory=set)  # filled on write: alerts not stored before
 
 
 # (connection, offsets not yet applied per partition) -> the effects, or None when nothing is new
@@ -357,8 +358,8 @@ async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) 
             [ms_to_datetime(r.event_time) for r in al], [r.causing_event_id for r in al],
             [r.policy_version for r in al],
         )
-        fresh_ids = {row["alert_id"] for row in inserted}
-        new_alerts = [r for r in al if r.alert_id in fresh_ids]
+        effects.new_alert_ids = {row["alert_id"] for row in inserted}
+        new_alerts = [r for r in al if r.alert_id in effects.new_alert_ids]
     outbox = list(effects.risk_changes) + [(r.topic, r.subject, r.message) for r in new_alerts]
     if outbox:
         topics, keys, messages = _columns(outbox, 3)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import asyncpg
 
-from projections.alerts import Alert, evaluate_event
+from projections.alerts import Alert, evaluate_arrival
 from projections.events import TICKS, RiskEvent
 from projections.model import Assessment, SubjectState, assess, empty_state, fold
 from projections.policy import Policy
@@ -78,7 +78,10 @@ class RiskProcessor:
             outcome = BatchOutcome(len(new_events), len(events) - len(new_events), refused, tuple(alerts), accepted_ms)
             return effects
 
-        await self.store.apply_batch(self.cluster_id, offsets, compute)
+        effects = await self.store.apply_batch(self.cluster_id, offsets, compute)
+        if effects is not None and outcome.alerts:
+            # only alerts this batch raised first: a late event re-checks alerts raised before
+            outcome = replace(outcome, alerts=tuple(a for a in outcome.alerts if a.alert_id in effects.new_alert_ids))
         return outcome
 
     def _decode(self, records: Sequence[Consumed]) -> tuple[list[RiskEvent], dict[str, Consumed], int]:
@@ -110,6 +113,7 @@ class RiskProcessor:
             states[subject] = SubjectState.from_dict(state)
             as_of[subject] = assessed_at
         alerts: list[Alert] = []
+        raised: set[str] = set()  # a late event re-checks later ones: the same alert may come again
         latest: dict[str, tuple[Assessment, RiskEvent]] = {}
         for event in events:
             subject = event.subject
@@ -118,7 +122,9 @@ class RiskProcessor:
             at = max(as_of.get(subject, event.event_time), event.event_time)
             as_of[subject] = at
             states[subject] = after
-            fired, assessment = evaluate_event(before, after, event, self.policy)
+            fired, assessment = evaluate_arrival(before, after, event, self.policy)
+            fired = [alert for alert in fired if alert.alert_id not in raised]
+            raised.update(alert.alert_id for alert in fired)
             alerts.extend(fired)
             if at != event.event_time:  # a late event: the projection stays at the subject's latest time
                 assessment = assess(after, at, self.policy)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from projections.alerts import Alert, Trigger, alert_id, evaluate_alerts
+from projections.alerts import Alert, Trigger, alert_id, evaluate_alerts, evaluate_arrival
 from projections.events import DAY_MS, RISKWATCH_NAMESPACE, RiskEvent, Victim
 from projections.levels import Level
 from projections.model import SubjectState, assess, empty_state, fold, fold_all
@@ -289,3 +291,41 @@ def test_realistic_escalation_from_separation_to_release() -> None:
     )
     for alert in alerts.values():
         assert "victim-protected" not in json.dumps(alert.to_dict())
+
+
+def _story() -> list[RiskEvent]:
+    victim = [PROTECTED_VICTIM]
+    return [
+        separation("separation", 0),
+        event("strangulation", 3, "police.crime_report", offence="assault", markers=["strangulation"], victims=victim),
+        event("breach", 20, "prosecution.contact_ban_breach_reported", offence="contact_ban_breach",
+              markers=["breach_of_conditions"], victims=victim),
+        event("threat", 25, "healthcare.suicide_threat", markers=["suicide_threat"]),
+        event("second", 30, "police.crime_report", offence="assault", victims=[Victim("victim-2", False)]),
+        released("release", 60),
+    ]
+
+
+def _arrive(events: Sequence[RiskEvent]) -> set[str]:
+    state = empty_state(SUBJECT)
+    raised: set[str] = set()
+    for arriving in events:
+        after = fold(state, arriving)
+        raised |= {alert.alert_id for alert in evaluate_arrival(state, after, arriving, POLICY)[0]}
+        state = after
+    return raised
+
+
+@given(st.permutations(_story()))
+@settings(max_examples=60, deadline=None)
+def test_every_in_order_alert_is_raised_whatever_the_arrival_order(arrival: list[RiskEvent]) -> None:
+    in_order = _arrive(_story())
+    assert len(in_order) >= 4
+    assert in_order <= _arrive(arrival)
+
+
+def test_a_release_reported_before_the_crime_that_preceded_it_still_alerts_probation() -> None:
+    crime_first = _arrive([STRANGULATION_RECENTLY, released("r", 2)])
+    release_first = _arrive([released("r", 2), STRANGULATION_RECENTLY])
+    release_alert = alert_id(SUBJECT, Trigger.RELEASE_AT_HIGH, "r", POLICY.version)
+    assert release_alert in crime_first and release_alert in release_first
