@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from services.cli_batch import batch_command, demo_command, evaluate_command
+from services.cli_bench import bench_command
 from services.cli_generate import generate_command
+from services.cli_users import users_command
 from services.runtime import RUNTIME_FILE, load_settings, pseudonym_key
 from services.settings import Settings
 
@@ -28,6 +31,11 @@ def main() -> None:
 
 
 main.add_command(generate_command)
+main.add_command(users_command)
+main.add_command(batch_command)
+main.add_command(evaluate_command)
+main.add_command(demo_command)
+main.add_command(bench_command)
 
 
 def _policy(settings: Settings):  # type: ignore[no-untyped-def]
@@ -125,7 +133,7 @@ def worker() -> None:
 @main.command()
 @click.option("--port", type=int, default=None, help="Port (default: the configured one).")
 def serve(port: int | None) -> None:
-    """Run the HTTP API (ingest and health) against the configured stack."""
+    """Run the HTTP API (ingest, queries, live alerts, health, metrics) against the configured stack."""
     import uvicorn
 
     from services.api import create_api
@@ -157,39 +165,18 @@ def ingest(file: click.utils.LazyFile, chunk: int) -> None:
 
 
 async def _ingest(settings: Settings, file: click.utils.LazyFile, chunk: int, errors: TextIO) -> dict[str, int]:
-    from projections.store import Store, create_pool
-    from services.ingest import IngestGateway, Submission
-    from streams.kafka import cluster_id, new_producer
+    from services.ingest import NoStackError, open_gateway, submit_lines
 
-    if not settings.database_url or not settings.kafka_bootstrap_servers:
-        raise click.ClickException("no stack to ingest into: start `riskwatch up`, or set RISKWATCH_KAFKA_BOOTSTRAP_SERVERS "
-                                   "and RISKWATCH_DATABASE_URL")
-    pool = await create_pool(settings.database_url)
-    producer = new_producer(settings)
-    await producer.start()
     totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
-    name = Path(getattr(file, "name", "input")).name
     try:
-        gateway = IngestGateway(Store(pool), producer, pseudonym_key(settings), await cluster_id(settings))
-        pending: list[Submission] = []
-
-        async def flush() -> None:
-            for outcome in await gateway.submit(pending):
-                totals[outcome.status] += 1
-                for error in outcome.errors:
-                    errors.write(f"{outcome.source}: {error.field}: {error.reason}\n")
-            pending.clear()
-
-        for number, line in enumerate(file, start=1):
-            if line.strip():
-                pending.append(Submission(line.rstrip(b"\r\n"), "json", f"{name}:{number}"))
-            if len(pending) >= chunk:
-                await flush()
-        if pending:
-            await flush()
-    finally:
-        await producer.stop()
-        await pool.close()
+        async with open_gateway(settings) as gateway:
+            async for outcomes in submit_lines(gateway, enumerate(file, start=1), Path(file.name).name, chunk):
+                for outcome in outcomes:
+                    totals[outcome.status] += 1
+                    for error in outcome.errors:
+                        errors.write(f"{outcome.source}: {error.field}: {error.reason}\n")
+    except NoStackError as error:
+        raise click.ClickException(str(error)) from None
     return totals
 
 

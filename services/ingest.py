@@ -211,11 +211,15 @@ def _event_id_of(submission: Submission) -> str | None:
     return event_id if isinstance(event_id, str) and len(event_id) <= 64 else None
 
 
+class NoStackError(RuntimeError):
+    """Neither a configured nor a running embedded stack to talk to."""
+
+
 @contextlib.asynccontextmanager
 async def open_gateway(settings: Settings) -> AsyncIterator[IngestGateway]:
     """A gateway on the configured (or running embedded) stack, closed on exit."""
     if not settings.database_url or not settings.kafka_bootstrap_servers:
-        raise ValueError("no stack to ingest into: start `riskwatch up`, or set RISKWATCH_KAFKA_BOOTSTRAP_SERVERS "
+        raise NoStackError("no stack to ingest into: start `riskwatch up`, or set RISKWATCH_KAFKA_BOOTSTRAP_SERVERS "
                          "and RISKWATCH_DATABASE_URL")
     pool = await create_pool(settings.database_url)
     producer = new_producer(settings)
