@@ -46,3 +46,23 @@ def jsonl(*events: dict[str, Any]) -> bytes:
 
 def at(day: int, hour: int = 12) -> dt.datetime:
     return dt.datetime(2026, 3, 1, hour, tzinfo=dt.timezone.utc) + dt.timedelta(days=day)
+
+
+def escalating_story(subject: str, victim: str, *, custody: bool = True) -> list[dict[str, Any]]:
+    """Separation, strangulation three days later, contact ban, breach, (custody,) release."""
+    story = [
+        event("social_services.separation_reported", subject, at(0), {"imminent": False}, victims=[victim],
+              unit="Socialtjänsten Södermalm"),
+        event("police.crime_report", subject, at(3), {"offence": "aggravated_assault", "strangulation": True},
+              victims=[victim]),
+        event("prosecution.contact_ban_issued", subject, at(5),
+              {"ban_type": "ordinary", "valid_from": "2026-03-06", "valid_to": "2026-09-06"}, victims=[victim],
+              unit="Åklagarmyndigheten Stockholm"),
+        event("prosecution.contact_ban_breach_reported", subject, at(10), {"electronic_monitoring": False},
+              victims=[victim], unit="Åklagarmyndigheten Stockholm"),
+        event("prison_probation.custody_started", subject, at(11), {"facility": "Anstalten Åkersberga"},
+              unit="Kriminalvården Åkersberga"),
+        event("prison_probation.released", subject, at(40), {"release_kind": "conditional"},
+              unit="Kriminalvården Frivård Stockholm"),
+    ]
+    return story if custody else [e for e in story if e["event_type"] != "prison_probation.custody_started"]

@@ -16,7 +16,7 @@ import pytest
 
 from services.batch import arrival_waves
 from services.demo import format_alert
-from tests.scenario import at, event, jsonl, new_person
+from tests.scenario import at, escalating_story, event, jsonl, new_person
 
 RISKWATCH = [sys.executable, "-m", "services.cli"]
 
@@ -30,20 +30,8 @@ def clean_environment(**variables: str) -> dict[str, str]:
 @pytest.mark.integration
 def test_batch_of_a_five_event_scenario_returns_the_expected_alerts(tmp_path: Path) -> None:
     subject, victim = new_person(), new_person()
-    separation = event("social_services.separation_reported", subject, at(0), {"imminent": True}, victims=[victim],
-                       unit="Socialtjänsten Södermalm")
-    story = [
-        separation,
-        event("police.crime_report", subject, at(3), {"offence": "aggravated_assault", "strangulation": True},
-              victims=[victim]),
-        event("prosecution.contact_ban_issued", subject, at(5),
-              {"ban_type": "ordinary", "valid_from": "2026-03-06", "valid_to": "2026-09-06"}, victims=[victim],
-              unit="Åklagarmyndigheten Stockholm"),
-        event("prosecution.contact_ban_breach_reported", subject, at(10), {"electronic_monitoring": False},
-              victims=[victim], unit="Åklagarmyndigheten Stockholm"),
-        event("prison_probation.released", subject, at(40), {"release_kind": "conditional"},
-              unit="Kriminalvården Frivård Stockholm"),
-    ]
+    story = escalating_story(subject, victim, custody=False)
+    separation = story[0]
     scenario = tmp_path / "scenario.jsonl"
     # line 6 repeats line 1 (a duplicate), line 7 is refused
     scenario.write_bytes(jsonl(*story, separation) + b'{"event_type": "police.arrest"}\n')

@@ -20,7 +20,7 @@ from services.stack import Stack
 from streams.app import WorkerRuntime, emit_due_reviews
 from streams.kafka import new_producer
 from streams.topology import SUBJECT_EVENTS
-from tests.scenario import at, event, jsonl, new_person
+from tests.scenario import at, escalating_story, event, jsonl, new_person
 
 pytestmark = pytest.mark.integration
 
@@ -47,21 +47,7 @@ async def fetch(stack: Stack, query: str, *args: object) -> list[asyncpg.Record]
 
 async def test_escalating_case_raises_levels_and_alerts_with_explanations(stack: Stack) -> None:
     subject, victim = new_person(), new_person()
-    story = [
-        event("social_services.separation_reported", subject, at(0), {"imminent": False}, victims=[victim],
-              unit="Socialtjänsten Södermalm"),
-        event("police.crime_report", subject, at(3), {"offence": "aggravated_assault", "strangulation": True},
-              victims=[victim]),
-        event("prosecution.contact_ban_issued", subject, at(5),
-              {"ban_type": "ordinary", "valid_from": "2026-03-06", "valid_to": "2026-09-06"}, victims=[victim],
-              unit="Åklagarmyndigheten Stockholm"),
-        event("prosecution.contact_ban_breach_reported", subject, at(10), {"electronic_monitoring": False},
-              victims=[victim], unit="Åklagarmyndigheten Stockholm"),
-        event("prison_probation.custody_started", subject, at(11), {"facility": "Anstalten Åkersberga"},
-              unit="Kriminalvården Åkersberga"),
-        event("prison_probation.released", subject, at(40), {"release_kind": "conditional"},
-              unit="Kriminalvården Frivård Stockholm"),
-    ]
+    story = escalating_story(subject, victim)
     for document in story:  # as the agencies would report it, day by day
         await ingest(stack, document)
         await stack.wait_until_idle()
