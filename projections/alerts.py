@@ -6,6 +6,7 @@ same event again yields the same alerts and the outbox can ignore the repeat.
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -133,7 +134,7 @@ def evaluate_arrival(
     """
     if event.source_type in TICKS or event.event_id not in after.event_ids:
         return evaluate_event(before, after, event, policy)
-    position = after.events.index(event)
+    position = bisect.bisect_left(after.events, event.sort_key, key=_sort_key)
     if position == len(after.events) - 1:  # in order: the usual case
         return evaluate_event(before, after, event, policy)
     alerts: list[Alert] = []
@@ -141,6 +142,10 @@ def evaluate_arrival(
         earlier = SubjectState(after.subject, after.events[:index])
         alerts += evaluate_event(earlier, fold(earlier, after.events[index]), after.events[index], policy)[0]
     return alerts, assess(after, event.event_time, policy)
+
+
+def _sort_key(event: RiskEvent) -> tuple[int, str]:
+    return event.sort_key
 
 
 def evaluate_event(
