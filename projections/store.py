@@ -154,7 +154,7 @@ class Store:
         await self.pool.execute(
             """INSERT INTO subject_identity (pseudonym, identity_number, kind)
                SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-               ON CONFLICT (pseudonym) DO NOTHING""",
+               ON CONFLICT DO NOTHING""",  # no target: two requests may bring the same new person at once
             pseudonyms, numbers, kinds,
         )
 

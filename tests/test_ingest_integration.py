@@ -212,3 +212,10 @@ async def test_no_clear_identity_number_reaches_any_topic(stack: Stack) -> None:
                 assert form not in (record.value or b"") and form not in (record.key or b""), topic
                 assert all(form not in value for _, value in record.headers), topic
     assert seen > len(documents)
+
+
+async def test_concurrent_events_about_the_same_new_person_are_all_accepted(stack: Stack) -> None:
+    subject = new_person()
+    documents = [event("police.domestic_callout", subject, at(8 + n), {"injuries": False}) for n in range(6)]
+    answers = await asyncio.gather(*(post(stack, document) for document in documents))
+    assert [answer.status_code for answer in answers] == [202] * len(documents), [a.text for a in answers]
