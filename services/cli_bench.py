@@ -48,7 +48,11 @@ def bench_command(events: int, partitions: int, rate: float, latency_seconds: fl
 
     options = SMOKE if smoke else BenchOptions(events, partitions, rate, latency_seconds, workers)
     started = time.monotonic()
-    report = run_bench(Settings(), options, lambda line: click.echo(f"{time.monotonic() - started:6.1f} s  {line}", err=True))
+
+    def progress(line: str) -> None:
+        click.echo(f"{time.monotonic() - started:6.1f} s  {line}", err=True)
+
+    report = run_bench(Settings(), options, progress)
     click.echo(report.table())
     if json_file is not None:
         json_file.write_text(json.dumps(report.to_document(), indent=2) + "\n", encoding="utf-8")

@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import time
-import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -196,8 +195,8 @@ def _answers_ready(host: str, written: Path) -> bool:
         port = int(written.read_text())
         with urllib.request.urlopen(f"http://{host}:{port}/readyz", timeout=2) as answer:
             return bool(json.loads(answer.read()).get("ready"))
-    except (OSError, ValueError, urllib.error.URLError):
-        return False  # not listening yet, or not ready (503)
+    except (OSError, ValueError):  # URLError and HTTPError (503) are OSErrors
+        return False  # not listening yet, or not ready
 
 
 def proc_status_bytes(pid: int, field: str) -> int:

@@ -64,7 +64,8 @@ class BenchReport:
             rows.append(Check("  ratio to baseline", f"{ratio:.2f}", f">= {PIPELINE_TO_BASELINE}",
                               ratio >= PIPELINE_TO_BASELINE))
             if run is not self.runs[0] and single:
-                rows.append(Check(f"  speed-up over {_workers(self.runs[0].workers)}", f"{speed / single:.2f}x", "", None))
+                rows.append(Check(f"  speed-up over {_workers(self.runs[0].workers)}", f"{speed / single:.2f}x", "",
+                                  None))
         if self.latency is not None:
             latency = self.latency
             rows.append(Check("alert latency p50", f"{latency.p50_ms:,.0f} ms", "", None))
@@ -96,8 +97,7 @@ class BenchReport:
 
     def table(self) -> str:
         rows = [("figure", "value", "target", "result")] + [
-            (check.figure, check.value, check.target, "" if check.passed is None else "pass" if check.passed else "FAIL")
-            for check in self.checks()
+            (check.figure, check.value, check.target, _verdict(check.passed)) for check in self.checks()
         ]
         widths = [max(len(row[column]) for row in rows) for column in range(4)]
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
@@ -180,6 +180,10 @@ def _meminfo_kib(field_name: str) -> int:
 def _throughput(throughput: Throughput) -> dict[str, float]:
     return {"events": throughput.events, "seconds": throughput.seconds,
             "events_per_second": throughput.events_per_second}
+
+
+def _verdict(passed: bool | None) -> str:
+    return "" if passed is None else "pass" if passed else "FAIL"
 
 
 def _workers(count: int) -> str:

@@ -96,7 +96,8 @@ async def _measure(stack: Stack, workers: int, options: BenchOptions, report: Be
     for _ in range(workers):
         stack.start_worker()
     throughput = await pipeline(stack, expected, options.pipeline_timeout)
-    echo(f"  pipeline: {throughput.events_per_second:,.0f} events/s ({expected:,} events in {throughput.seconds:.1f} s)")
+    echo(f"  pipeline: {throughput.events_per_second:,.0f} events/s "
+         f"({expected:,} events in {throughput.seconds:.1f} s)")
     report.runs.append(PipelineRun(workers, ingested, throughput))
     if first:  # pipeline() returned with every event applied and the outbox empty: all is idle
         peak = sum(proc_status_bytes(process.pid, "VmHWM") for process in stack.workers)

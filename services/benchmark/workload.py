@@ -102,7 +102,8 @@ async def preload(gateway: IngestGateway, lines: Iterable[bytes], chunk: int = P
     first_rejection: str | None = None
     seconds = 0.0
     for number, part in enumerate(chunks(lines, chunk)):
-        submissions = [Submission(line, "json", f"bench:{number * chunk + index + 1}") for index, line in enumerate(part)]
+        submissions = [Submission(line, "json", f"bench:{number * chunk + index + 1}")
+                       for index, line in enumerate(part)]
         started = time.perf_counter()
         outcomes = await gateway.submit(submissions)
         seconds += time.perf_counter() - started
