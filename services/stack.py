@@ -134,6 +134,13 @@ async def _backlog(consumer: AIOKafkaConsumer, pool: object, cluster: str) -> in
     tracked = {row["kafka_partition"]: row["kafka_offset"] for row in rows}
     for tp in subject:
         backlog += max(0, ends[tp] - (tracked.get(tp.partition, -1) + 1))
+    # The embedded broker can report an end offset below its last record: also count what the
+    # gateway accepted on this cluster and the risk processor has not archived yet.
+    backlog += await pool.fetchval(  # type: ignore[attr-defined]
+        """SELECT count(*) FROM ingested_event i WHERE cluster_id = $1
+           AND NOT EXISTS (SELECT 1 FROM event_archive a WHERE a.event_id = i.event_id)""",
+        cluster,
+    )
     return backlog
 
 
