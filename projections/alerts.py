@@ -166,7 +166,7 @@ def evaluate_event(
 
 def _level_rose(context: _Context) -> _Firing | None:
     was, now = context.was.level, context.now.level
-    if now <= was:
+    if now <= was or now < context.policy.level_rose_from:
         return None
     priority = URGENT if now == Level.EXTREME else HIGH_PRIORITY if now == Level.HIGH else ROUTINE
     return _Firing(Trigger.LEVEL_ROSE, priority, f"risk rose from {was.label} to {now.label}")

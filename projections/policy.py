@@ -71,6 +71,7 @@ class Policy:
     multipliers: tuple[MarkerMultiplier, ...]
     red_flag_window_ms: int
     violent_offences: frozenset[str]
+    level_rose_from: Level  # a rise alerts only when it reaches this level or above
 
     def level_for(self, score: float) -> Level:
         for level in (Level.EXTREME, Level.HIGH, Level.MODERATE):
@@ -140,7 +141,7 @@ class _Reader:
         self.only(frequency, "frequency", {"window_days", "step", "cap"})
         self.only(escalation, "escalation", {"recent_days", "weight"})
         self.only(multipliers, "multipliers", {"cap", "multiple_victims", "marker"})
-        self.only(alerts, "alerts", {"red_flag_window_days", "violent_offences"})
+        self.only(alerts, "alerts", {"red_flag_window_days", "violent_offences", "level_rose_from"})
 
         thresholds = {
             level: self.number(levels, "levels", level.label) for level in (Level.MODERATE, Level.HIGH, Level.EXTREME)
@@ -203,6 +204,7 @@ class _Reader:
             multipliers=self.marker_multipliers(self.table(multipliers, "multipliers", "marker")),
             red_flag_window_ms=self.days(alerts, "alerts", "red_flag_window_days"),
             violent_offences=self.offence_list(alerts, "alerts", "violent_offences"),
+            level_rose_from=self.level(alerts, "alerts", "level_rose_from"),
         )
 
     def floors(self, gravity: Mapping[str, Any]) -> tuple[GravityFloor, ...]:
@@ -270,6 +272,13 @@ class _Reader:
         for name in table:
             if name not in allowed:
                 raise self.fail(_join(path, name), f"unknown key; expected one of {', '.join(sorted(allowed))}")
+
+    def level(self, table: Mapping[str, Any], path: str, name: str) -> Level:
+        text = self.value(table, path, name, str, default="moderate")
+        try:
+            return Level.parse(text)
+        except ValueError:
+            raise self.fail(_join(path, name), "must be one of low, moderate, high, extreme") from None
 
     def table(self, table: Mapping[str, Any], path: str, name: str) -> Mapping[str, Any]:
         found: Mapping[str, Any] = self.value(table, path, name, dict)

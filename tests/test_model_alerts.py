@@ -329,3 +329,16 @@ def test_a_release_reported_before_the_crime_that_preceded_it_still_alerts_proba
     release_first = _arrive([released("r", 2), STRANGULATION_RECENTLY])
     release_alert = alert_id(SUBJECT, Trigger.RELEASE_AT_HIGH, "r", POLICY.version)
     assert release_alert in crime_first and release_alert in release_first
+
+
+def test_a_rise_below_the_policys_alerting_level_raises_no_alert() -> None:
+    """A rise to moderate shows in the projection; only a policy that asks for it alerts on it."""
+    import dataclasses
+
+    threat = crime("threat", 0, "unlawful_threat")
+    after = fold(empty_state(SUBJECT), threat)
+    assert assess(after, threat.event_time, POLICY).level == Level.MODERATE
+    assert POLICY.level_rose_from == Level.HIGH
+    assert Trigger.LEVEL_ROSE not in {a.trigger for a in evaluate_alerts(empty_state(SUBJECT), after, threat, POLICY)}
+    eager = dataclasses.replace(POLICY, level_rose_from=Level.MODERATE)
+    assert Trigger.LEVEL_ROSE in {a.trigger for a in evaluate_alerts(empty_state(SUBJECT), after, threat, eager)}
