@@ -62,7 +62,7 @@ async def ingest_chunk(stack: Stack, lines: list[bytes]) -> None:
 
 
 async def snapshot(stack: Stack) -> dict[str, object]:
-    from tests.test_ingest_integration import read_topic
+    from tests.api_support import read_topic
 
     connection = await asyncpg.connect(stack.settings.database_url)
     await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

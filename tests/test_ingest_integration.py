@@ -11,13 +11,12 @@ import uuid
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.codec import decode_event, encode_event
 from schemas.json_format import event_from_json
 from services.stack import Stack
-from streams.kafka import client_options
 from streams.topology import AGENCY_TOPICS, ALL_TOPICS, DEADLETTER
+from tests.api_support import read_topic
 from tests.scenario import at, event, jsonl, new_person
 
 pytestmark = pytest.mark.integration
@@ -27,28 +26,6 @@ async def post(stack: Stack, body: bytes | dict, content_type: str = "applicatio
     data = json.dumps(body).encode() if isinstance(body, dict) else body
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
         return await client.post("/v1/events", content=data, headers={"content-type": content_type})
-
-
-async def read_topic(stack: Stack, topic: str) -> list:
-    """Every record on the topic, read with a plain consumer outside any group."""
-    consumer = AIOKafkaConsumer(**client_options(stack.settings), auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(stack.settings.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records = []
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            for tp, batch in (await consumer.getmany(*remaining, timeout_ms=500)).items():
-                records.extend(batch)
-                if batch[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
-        return records
-    finally:
-        await consumer.stop()
 
 
 async def test_accepted_event_is_on_its_agency_topic_keyed_by_pseudonym(stack: Stack) -> None:

@@ -141,7 +141,7 @@ async def test_scheduler_writes_review_due_events_into_the_log(stack: Stack) -> 
 
 
 async def test_alerts_reach_the_alerts_topic_once_per_alert(stack: Stack) -> None:
-    from tests.test_ingest_integration import read_topic
+    from tests.api_support import read_topic
 
     await stack.wait_until_idle()
     stored = {str(row["alert_id"]) for row in await fetch(stack, "SELECT alert_id FROM alert")}
