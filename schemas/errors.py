@@ -14,9 +14,17 @@ from dataclasses import dataclass
 _IDENTITY_NUMBER_LIKE = re.compile(r"\d{6}(?:\d{2})?[-+]?\d{4}")
 
 
+_IDENTITY_NUMBER_LIKE_BYTES = re.compile(_IDENTITY_NUMBER_LIKE.pattern.encode())
+
+
 def withhold_identity_numbers(text: str) -> str:
     """Text safe to put in an error message: anything shaped like an identity number is cut out."""
     return _IDENTITY_NUMBER_LIKE.sub("<number withheld>", text)
+
+
+def withhold_identity_numbers_in_bytes(raw: bytes) -> bytes:
+    """The same for raw input kept on the dead-letter topic (JSON or Avro bytes)."""
+    return _IDENTITY_NUMBER_LIKE_BYTES.sub(b"<number withheld>", raw)
 
 
 class ContractError(ValueError):

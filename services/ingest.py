@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable, Literal, Sequence
@@ -21,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from projections.store import Store, create_pool
 from schemas.codec import decode_event, encode_event
-from schemas.errors import ContractError, EventValidationError, FieldError
+from schemas.errors import ContractError, EventValidationError, FieldError, withhold_identity_numbers_in_bytes
 from schemas.json_format import check_event, event_from_json
 from services import metrics
 from services.identity import parse_identity_number, pseudonym
@@ -33,7 +32,6 @@ from streams.topology import DEADLETTER, agency_topic
 Format = Literal["json", "avro"]
 Status = Literal["accepted", "duplicate", "rejected"]
 
-_IDENTITY_BYTES = re.compile(rb"\d{6}(?:\d{2})?[-+]?\d{4}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,13 +188,8 @@ class IngestGateway:
             submission = submissions[index]
             headers = [("reason", reason.encode()), ("source", submission.source.encode()),
                        ("format", submission.format.encode())]
-            sends.append(await self.producer.send(DEADLETTER, withhold_identity_numbers(submission.raw), headers=headers))
+            sends.append(await self.producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(submission.raw), headers=headers))
         await asyncio.gather(*sends)
-
-
-def withhold_identity_numbers(raw: bytes) -> bytes:
-    """The refused bytes as kept on the dead-letter topic: anything shaped like an identity number masked."""
-    return _IDENTITY_BYTES.sub(b"<number withheld>", raw)
 
 
 def _event_id_of(submission: Submission) -> str | None:

@@ -14,8 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from projections.normalize import NotNormalizable, normalize
 from schemas.codec import decode_event, encode_risk_event
-from schemas.errors import ContractError
-from services.ingest import withhold_identity_numbers
+from schemas.errors import ContractError, withhold_identity_numbers_in_bytes
 from streams.topology import DEADLETTER, SUBJECT_EVENTS
 
 
@@ -47,7 +46,7 @@ async def normalize_batch(records: Sequence[AgencyRecord], producer: AIOKafkaPro
             refused.append(reason)
             headers = [("reason", reason.encode()), ("source", f"{record.topic}[{record.partition}]@{record.offset}".encode()),
                        ("format", b"avro")]
-            sends.append(await producer.send(DEADLETTER, withhold_identity_numbers(record.value), headers=headers))
+            sends.append(await producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(record.value), headers=headers))
             continue
         # the risk event keeps the acceptance time, so end-to-end latency is measured from ingest
         sends.append(await producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()),
