@@ -218,6 +218,17 @@ class Store:
             await _advance_tracking(connection, cluster_id, effects.offsets)
             return effects
 
+    async def applied_positions(self, cluster_id: str, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> the offset after the last one applied on this cluster, where one was."""
+        topics, numbers = _columns(sorted(partitions), 2)
+        rows = await self.pool.fetch(
+            """SELECT topic, kafka_partition, kafka_offset FROM tracking
+               WHERE cluster_id = $1 AND kafka_offset >= 0
+                 AND (topic, kafka_partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))""",
+            cluster_id, topics, numbers,
+        )
+        return {(row["topic"], row["kafka_partition"]): row["kafka_offset"] + 1 for row in rows}
+
     async def load_states(self, connection: asyncpg.Connection, subjects: Sequence[str]) -> dict[str, tuple[dict[str, Any], int]]:
         """subject -> (stored state, event time in ms the projection was assessed at), rows locked."""
         rows = await connection.fetch(

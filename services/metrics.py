@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from faust.exceptions import ConsumerNotStarted
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, MetricsHandler, disable_created_metrics
@@ -43,8 +42,9 @@ if TYPE_CHECKING:
 
     from projections.store import OutboxMessage
     from services.ingest import Outcome
-    from streams.normalize import AgencyRecord, NormalizeOutcome
-    from streams.risk import BatchOutcome, Consumed
+    from streams.consume import Record, Stage
+    from streams.normalize import NormalizeOutcome
+    from streams.risk import BatchOutcome
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def record_ingest(outcomes: Sequence["Outcome"], seconds: float) -> None:
             EVENTS_OUT.labels(DEADLETTER).inc()
 
 
-def record_normalized(records: Sequence["AgencyRecord"], outcome: "NormalizeOutcome", seconds: float) -> None:
+def record_normalized(records: Sequence["Record"], outcome: "NormalizeOutcome", seconds: float) -> None:
     BATCH_DURATION.labels("normalize").observe(seconds)
     for topic, count in collections.Counter(record.topic for record in records).items():
         EVENTS_IN.labels(topic_label(topic)).inc(count)
@@ -204,7 +204,7 @@ class _Applied:
 _applied = _Applied()
 
 
-def record_risk_batch(batch: Sequence["Consumed"], outcome: "BatchOutcome", seconds: float,
+def record_risk_batch(batch: Sequence["Record"], outcome: "BatchOutcome", seconds: float,
                       now: float | None = None) -> None:
     """A committed risk batch: latencies from ingest acceptance, and alerts by trigger and level."""
     committed_at = time.time() if now is None else now
@@ -229,12 +229,6 @@ def record_relayed(messages: Sequence["OutboxMessage"]) -> None:
 
 def record_scheduled(count: int) -> None:
     EVENTS_OUT.labels(SUBJECT_EVENTS).inc(count)
-
-
-def broker_time_ms(message: Any) -> int | None:
-    """A faust message's broker timestamp in ms (faust gives seconds), or None when it has none."""
-    timestamp = message.timestamp
-    return int(timestamp * 1000) if timestamp else None
 
 
 def projection_staleness(lag: int, now: float) -> float:
@@ -263,6 +257,7 @@ class WorkerConnections(Protocol):
 
     store: Store
     producer: AIOKafkaProducer
+    stages: Sequence["Stage"]
 
     async def ready(self) -> object: ...
 
@@ -335,7 +330,7 @@ async def watch_worker(app: "faust.App", runtime: WorkerConnections, settings: S
     written = port_file(settings.state_dir, os.getpid())
     written.parent.mkdir(parents=True, exist_ok=True)
     written.write_text(str(server.server_address[1]))
-    sampler = _WorkerSampler(app, runtime, settings)
+    sampler = _WorkerSampler(runtime, settings)
     try:
         while not app.should_stop:
             checks = await sampler.sample()
@@ -351,8 +346,7 @@ async def watch_worker(app: "faust.App", runtime: WorkerConnections, settings: S
 
 
 class _WorkerSampler:
-    def __init__(self, app: "faust.App", runtime: WorkerConnections, settings: Settings) -> None:
-        self.app = app
+    def __init__(self, runtime: WorkerConnections, settings: Settings) -> None:
         self.runtime = runtime
         self.settings = settings
         self.timeout = max(5.0, settings.metrics_interval_seconds)
@@ -395,25 +389,24 @@ class _WorkerSampler:
         OUTBOX_OLDEST_AGE.set(float(row["oldest"]))
 
     async def _lag(self) -> dict[tuple[str, int], int]:
-        """End offset minus committed offset for every partition assigned to this worker."""
-        try:
-            assigned = sorted(self.app.consumer.assignment())
-        except ConsumerNotStarted:
-            return {}
-        if not assigned:
-            return {}
-        if self.admin is None:
-            admin = AIOKafkaAdminClient(**client_options(self.settings))
-            await admin.start()
-            self.admin = admin
-        ends = await self.app.consumer.highwaters(*assigned)
-        committed = await self.admin.list_consumer_group_offsets(self.settings.consumer_group, partitions=assigned)
+        """End offset minus committed offset for every partition assigned to this worker's stages."""
         lag: dict[tuple[str, int], int] = {}
-        for tp in assigned:
-            position = committed.get(tp)
-            # -1: nothing committed yet; event topics are never truncated, so that is offset 0
-            start = max(position.offset, 0) if position is not None else 0
-            lag[(tp.topic, tp.partition)] = max(0, ends[tp] - start)
+        for stage in self.runtime.stages:
+            consumer = stage.consumer
+            assigned = sorted(stage.assignment())
+            if consumer is None or not assigned:
+                continue
+            if self.admin is None:
+                admin = AIOKafkaAdminClient(**client_options(self.settings))
+                await admin.start()
+                self.admin = admin
+            ends = await consumer.end_offsets(assigned)
+            committed = await self.admin.list_consumer_group_offsets(stage.group_id, partitions=assigned)
+            for tp in assigned:
+                position = committed.get(tp)
+                # -1: nothing committed yet; event topics are never truncated, so that is offset 0
+                start = max(position.offset, 0) if position is not None else 0
+                lag[(tp.topic, tp.partition)] = max(0, ends[tp] - start)
         return lag
 
     def _publish_lag(self, lag: dict[tuple[str, int], int]) -> None:

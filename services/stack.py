@@ -22,7 +22,7 @@ from services.embedded import EmbeddedBroker, EmbeddedPostgres, embedded_stack, 
 from services.runtime import child_environment, pseudonym_key, write_runtime
 from services.settings import Settings
 from streams.kafka import client_options
-from streams.topology import AGENCY_TOPICS, SUBJECT_EVENTS
+from streams.topology import AGENCY_TOPICS, SUBJECT_EVENTS, stage_group
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         cluster = await cluster_id(self.settings)
         pool = await create_pool(self.settings.database_url)
-        consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=self.settings.consumer_group,
+        consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=stage_group(self.settings.consumer_group, "normalize"),
                                     enable_auto_commit=False)
         await consumer.start()
         try:

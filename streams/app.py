@@ -1,9 +1,10 @@
-"""The stream worker (faust): agents normalize and risk, the outbox relay and the scheduler.
+"""The stream worker (faust): stages normalize and risk, the outbox relay and the scheduler.
 
 Read top to bottom, this is the topology's processing half (topic names: streams/topology.py).
-Agents run with concurrency=1 and batch with take_events(): faust acks a batch only after
-the agent body finished with it, so Kafka's committed offsets never pass PostgreSQL's
-tracked ones. PostgreSQL, not Kafka, is authoritative about what was applied.
+Each stage is a consumer group of its own that handles whole fetches and commits only after
+a batch's effects are durable (streams/consume.py), so Kafka's committed offsets never pass
+PostgreSQL's tracked ones. PostgreSQL, not Kafka, is authoritative about what was applied:
+the risk stage resumes after its tracked offsets and skips what it already applied.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import datetime as dt
 import logging
 import os
 import time
-from typing import Any, Awaitable, Callable, NoReturn, TypeVar
+from typing import Any, Awaitable, Callable, NoReturn, Sequence, TypeVar
 
 import asyncpg
 import faust
+from faust.app.base import BootStrategy
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError
 
@@ -27,9 +29,10 @@ from schemas.codec import encode_risk_event
 from services import metrics
 from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
-from streams.normalize import AgencyRecord, normalize_batch
-from streams.risk import Consumed, RiskProcessor
-from streams.topology import AGENCY_TOPICS, SUBJECT_EVENTS
+from streams.consume import Record, Stage, run_stage
+from streams.normalize import normalize_batch
+from streams.risk import RiskProcessor
+from streams.topology import STAGE_TOPICS, SUBJECT_EVENTS, stage_group
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +49,8 @@ class WorkerRuntime:
         self.store: Store
         self.producer: AIOKafkaProducer
         self.processor: RiskProcessor
+        self.cluster_id = ""
+        self.stages: list[Stage] = []
 
     async def ready(self) -> "WorkerRuntime":
         async with self._ready:
@@ -54,9 +59,14 @@ class WorkerRuntime:
                 self.store = Store(await create_pool(self.settings.database_url))
                 self.producer = new_producer(self.settings)
                 await self.producer.start()
-                self.processor = RiskProcessor(self.store, self.policy, await cluster_id(self.settings))
+                self.cluster_id = await cluster_id(self.settings)
+                self.processor = RiskProcessor(self.store, self.policy, self.cluster_id)
                 self._started = True
         return self
+
+    async def applied_positions(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Where the risk stage resumes: after the offsets PostgreSQL tracked on this cluster."""
+        return await self.store.applied_positions(self.cluster_id, partitions)
 
     async def close(self) -> None:
         if self._started:
@@ -64,52 +74,44 @@ class WorkerRuntime:
             await self.store.pool.close()
 
 
+async def normalize(runtime: WorkerRuntime, records: list[Record]) -> None:
+    started = time.perf_counter()
+    outcome = await normalize_batch(records, runtime.producer)
+    metrics.record_normalized(records, outcome, time.perf_counter() - started)
+    for reason in outcome.refused:
+        log.warning("normalize refused a record: %s", reason)
+
+
+async def assess_risk(runtime: WorkerRuntime, records: list[Record]) -> None:
+    started = time.perf_counter()
+    applied = await runtime.processor.process(records)
+    metrics.record_risk_batch(records, applied, time.perf_counter() - started)
+
+
+def _stage_task(app: faust.App, runtime: WorkerRuntime, stage: Stage) -> Callable[[], Awaitable[None]]:
+    async def consume() -> None:
+        await runtime.ready()
+        await run_stage(stage, runtime.settings, lambda: app.should_stop, until_done)
+    consume.__qualname__ = f"stage_{stage.name}"
+    return consume
+
+
 def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerRuntime]:
     assert settings.kafka_bootstrap_servers, "no Kafka bootstrap servers configured"
     runtime = WorkerRuntime(settings, policy)
-    app = faust.App(
-        settings.consumer_group,
-        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
-        broker_credentials=_faust_credentials(settings),
-        store="memory://",
-        web_enabled=False,
-        topic_allow_declare=False,  # topics are created explicitly, partitions matching
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-        broker_max_poll_records=settings.batch_size,
-        stream_buffer_maxsize=settings.batch_size * 4,
-        # the embedded broker makes joins wait for the rebalance timeout: keep it short
-        broker_rebalance_timeout=10,
-        broker_session_timeout=10,
-        broker_heartbeat_interval=1,
-        broker_commit_every=settings.batch_size,
-        broker_commit_interval=0.5,
-    )
-    agency_topic = app.topic(*AGENCY_TOPICS.values(), key_serializer="raw", value_serializer="raw")
-    subject_events = app.topic(SUBJECT_EVENTS, key_serializer="raw", value_serializer="raw")
-    size, within = settings.batch_size, settings.batch_within_seconds
+    app = faust.App(settings.consumer_group, store="memory://", web_enabled=False)
+    # faust hosts the worker (lifecycle, signals, tasks); the stages consume through
+    # streams/consume.py, so faust's own Kafka consumer and producer are not started.
+    app.boot_strategy = BootStrategy(app, enable_kafka=False)
+    normalize_stage = Stage("normalize", stage_group(settings.consumer_group, "normalize"), STAGE_TOPICS["normalize"],
+                            handle=lambda records: normalize(runtime, records))
+    risk_stage = Stage("risk", stage_group(settings.consumer_group, "risk"), STAGE_TOPICS["risk"],
+                       handle=lambda records: assess_risk(runtime, records),
+                       positions=lambda partitions: runtime.applied_positions(partitions))
+    runtime.stages = [normalize_stage, risk_stage]
 
-    @app.agent(agency_topic, name="normalize", concurrency=1)
-    async def normalize_agent(stream: faust.StreamT[Any]) -> None:
-        await runtime.ready()
-        async for events in stream.take_events(size, within=within):
-            records = [AgencyRecord(e.message.topic, e.message.partition, e.message.offset, e.value,
-                                    metrics.broker_time_ms(e.message)) for e in events]
-            started = time.perf_counter()
-            outcome = await until_done("normalize", lambda: normalize_batch(records, runtime.producer))
-            metrics.record_normalized(records, outcome, time.perf_counter() - started)
-            for reason in outcome.refused:
-                log.warning("normalize refused a record: %s", reason)
-
-    @app.agent(subject_events, name="risk", concurrency=1)
-    async def risk_agent(stream: faust.StreamT[Any]) -> None:
-        await runtime.ready()
-        async for events in stream.take_events(size, within=within):
-            batch = [Consumed(e.message.topic, e.message.partition, e.message.offset, e.value,
-                              metrics.broker_time_ms(e.message)) for e in events]
-            started = time.perf_counter()
-            applied = await until_done("risk", lambda: runtime.processor.process(batch))
-            metrics.record_risk_batch(batch, applied, time.perf_counter() - started)
+    for stage in runtime.stages:
+        app.task(_stage_task(app, runtime, stage))
 
     @app.task
     async def outbox_relay() -> None:
@@ -157,10 +159,10 @@ TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asy
 
 
 async def until_done(stage: str, work: Callable[[], Awaitable[T]]) -> T:
-    """Run one batch until it succeeds, or end the process before faust can ack it.
+    """Run one batch until it succeeds, or end the process before its offsets are committed.
 
-    faust's take_events() acks a batch when the agent body leaves it, even by an exception,
-    and a later batch would move the tracked offsets past it: either would lose events. So
+    A stage commits a batch's offsets once its handler returns, and a later batch would move
+    the tracked offsets past a failed one: either would lose events. So
     transient failures (broker or database away) are retried with backoff, and anything else
     ends the process at once: it restarts from the last committed offsets and replays.
     """
@@ -203,22 +205,3 @@ async def emit_due_reviews(runtime: WorkerRuntime, now: dt.datetime) -> int:
                                                  key=event.subject.encode()))
     await asyncio.gather(*sends)
     return len(rows)
-
-
-def _faust_credentials(settings: Settings) -> Any:
-    if settings.kafka_sasl_mechanism:
-        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username, password=password,
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=_ssl_context(settings) if settings.kafka_security_protocol == "SASL_SSL" else None,
-        )
-    if settings.kafka_security_protocol == "SSL":
-        return faust.SSLCredentials(_ssl_context(settings))
-    return None
-
-
-def _ssl_context(settings: Settings) -> Any:
-    from streams.kafka import client_options
-
-    return client_options(settings).get("ssl_context")

@@ -15,16 +15,8 @@ from aiokafka import AIOKafkaProducer
 from projections.normalize import NotNormalizable, normalize
 from schemas.codec import decode_event, encode_risk_event
 from schemas.errors import ContractError, withhold_identity_numbers_in_bytes
+from streams.consume import Record
 from streams.topology import DEADLETTER, SUBJECT_EVENTS
-
-
-@dataclass(frozen=True, slots=True)
-class AgencyRecord:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
-    timestamp_ms: int | None = None  # broker timestamp: when the gateway's record was accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +25,7 @@ class NormalizeOutcome:
     refused: tuple[str, ...]  # reasons
 
 
-async def normalize_batch(records: Sequence[AgencyRecord], producer: AIOKafkaProducer) -> NormalizeOutcome:
+async def normalize_batch(records: Sequence[Record], producer: AIOKafkaProducer) -> NormalizeOutcome:
     """Forward every record, in order, and return once the broker acknowledged all of them."""
     sends = []
     refused: list[str] = []

@@ -20,20 +20,10 @@ from projections.policy import Policy
 from projections.store import AlertRow, ArchivedEvent, BatchEffects, HistoryRow, ProjectionRow, Store
 from schemas.codec import decode_risk_event
 from schemas.errors import ContractError
+from streams.consume import Record
 from streams.topology import ALERTS, RISK_CHANGES
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Consumed:
-    """One record as read from subject-events.v1."""
-
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
-    timestamp_ms: int | None = None  # broker timestamp: when the agency event was accepted at ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +41,7 @@ class RiskProcessor:
         self.policy = policy
         self.cluster_id = cluster_id
 
-    async def process(self, batch: Sequence[Consumed]) -> BatchOutcome:
+    async def process(self, batch: Sequence[Record]) -> BatchOutcome:
         offsets: dict[tuple[str, int], list[int]] = {}
         for record in batch:
             offsets.setdefault((record.topic, record.partition), []).append(record.offset)
@@ -84,9 +74,9 @@ class RiskProcessor:
             outcome = replace(outcome, alerts=tuple(a for a in outcome.alerts if a.alert_id in effects.new_alert_ids))
         return outcome
 
-    def _decode(self, records: Sequence[Consumed]) -> tuple[list[RiskEvent], dict[str, Consumed], int]:
+    def _decode(self, records: Sequence[Record]) -> tuple[list[RiskEvent], dict[str, Record], int]:
         events: list[RiskEvent] = []
-        sources: dict[str, Consumed] = {}
+        sources: dict[str, Record] = {}
         refused = 0
         for record in records:
             try:
@@ -103,7 +93,7 @@ class RiskProcessor:
     def _apply(
         self,
         events: Sequence[RiskEvent],
-        sources: dict[str, Consumed],
+        sources: dict[str, Record],
         stored: dict[str, tuple[dict[str, Any], int]],
         effects: BatchEffects,
     ) -> list[Alert]:

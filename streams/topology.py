@@ -24,5 +24,13 @@ ALERT_WORKFLOW = "alert-workflow.v1"  # acknowledged, assigned, closed, escalate
 ALL_TOPICS = (*AGENCY_TOPICS.values(), SUBJECT_EVENTS, RISK_CHANGES, ALERTS, DEADLETTER, ALERT_WORKFLOW)
 
 
+# the worker's consuming stages: each is its own consumer group, named after the configured one
+STAGE_TOPICS: dict[str, tuple[str, ...]] = {"normalize": tuple(AGENCY_TOPICS.values()), "risk": (SUBJECT_EVENTS,)}
+
+
+def stage_group(consumer_group: str, stage: str) -> str:
+    return f"{consumer_group}-{stage}"
+
+
 def agency_topic(event_type: str) -> str:
     return AGENCY_TOPICS[event_type.split(".", 1)[0]]

@@ -1,0 +1,135 @@
+"""A processing stage's consumer: whole fetches in, one handler call per fetch, commit after.
+
+faust's per-event stream (agents with take_events) costs about 0.45 ms of CPU per event on
+this kind of machine, more than the risk model itself (docs/benchmarks.md). A stage here is
+one member of a Kafka consumer group that takes what one `getmany` returns, up to
+`batch_size` records, hands it to its handler in partition order, and commits the next
+offsets only after the handler finished. The faust app still runs the worker: it starts and
+stops the stages as tasks, beside the outbox relay and the scheduler.
+
+The guarantees are the same as with faust's acks: an offset is committed only after its
+record's effects are durable, and a failed batch is retried or ends the process before any
+commit. A commit refused because the group rebalanced meanwhile is harmless: the next owner
+replays from the last commit and the risk stage's tracking rows in PostgreSQL skip what was
+already applied (normalize forwards again; the risk stage dedupes by event id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Iterable, Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from services.settings import Settings
+from streams.kafka import client_options
+
+log = logging.getLogger(__name__)
+
+# where to start a partition newly assigned to this member: (topic, partition) -> next offset
+Positions = Callable[[Sequence[tuple[str, int]]], Awaitable[dict[tuple[str, int], int]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed record, as a stage sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+    timestamp_ms: int | None  # broker timestamp: when the record was accepted
+
+
+@dataclass
+class Stage:
+    """One consumer-group member feeding one handler."""
+
+    name: str
+    group_id: str
+    topics: Sequence[str]
+    handle: Callable[[list[Record]], Awaitable[object]]
+    positions: Positions | None = None  # an authority on what was applied that outranks Kafka's commits
+    consumer: AIOKafkaConsumer | None = field(default=None, init=False)
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.consumer.assignment()) if self.consumer is not None else set()
+
+
+def stage_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        **client_options(settings),
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.batch_size,
+        # the embedded broker makes joins wait for the rebalance timeout: keep it short
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000,
+        rebalance_timeout_ms=10_000,
+    )
+
+
+async def run_stage(stage: Stage, settings: Settings, should_stop: Callable[[], bool],
+                    until_done: Callable[[str, Callable[[], Awaitable[object]]], Awaitable[object]]) -> None:
+    """Consume, handle and commit until `should_stop()`; leave the group on the way out."""
+    consumer = stage_consumer(settings, stage.group_id)
+    stage.consumer = consumer
+    if stage.positions is not None:
+        consumer.subscribe(list(stage.topics), listener=_StartFromAuthority(consumer, stage))
+    else:
+        consumer.subscribe(list(stage.topics))
+    await consumer.start()
+    wait_ms = max(1, int(settings.batch_within_seconds * 1000))
+    try:
+        while not should_stop():
+            fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=settings.batch_size)
+            if not fetched:
+                continue
+            records = [Record(m.topic, m.partition, m.offset, m.value, m.timestamp if m.timestamp >= 0 else None)
+                       for messages in fetched.values() for m in messages]
+            await until_done(stage.name, lambda: stage.handle(records))
+            await _commit(consumer, stage.name, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()})
+    finally:
+        stage.consumer = None
+        await consumer.stop()
+
+
+async def _commit(consumer: AIOKafkaConsumer, name: str, offsets: dict[TopicPartition, int]) -> None:
+    try:
+        await consumer.commit(offsets)
+    except KafkaError as error:
+        # The group moved a partition while the batch ran: its new owner replays from the last
+        # commit, and what this batch applied is skipped there (see the module docstring).
+        log.info("%s: commit refused (%s: %s); the partition's next owner replays", name, type(error).__name__, error)
+
+
+class _StartFromAuthority(ConsumerRebalanceListener):
+    """On assignment, start each partition after what the stage's own records say was applied.
+
+    (Asking the group for its committed offsets here would wait for the rebalance in progress.)
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer, stage: Stage) -> None:
+        self.consumer = consumer
+        self.stage = stage
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        partitions = sorted((tp.topic, tp.partition) for tp in assigned)
+        if not partitions or self.stage.positions is None:
+            return
+        try:
+            applied = await self.stage.positions(partitions)
+        except (OSError, asyncio.TimeoutError) as error:
+            log.warning("%s: applied positions unavailable (%s); starting from Kafka's commits", self.stage.name, error)
+            return
+        # A batch's offsets are committed to Kafka only after its PostgreSQL transaction, so
+        # the tracked position is never behind the group's commit: it is the place to resume.
+        for (topic, partition), position in applied.items():
+            self.consumer.seek(TopicPartition(topic, partition), position)
