@@ -129,8 +129,15 @@ class Contribution:
 
     factor: str
     value: float
-    event_ids: tuple[str, ...]
-    agencies: tuple[str, ...]
+    events: tuple[RiskEvent, ...]  # ids and agencies are read from them when asked: most are never shown
+
+    @property
+    def event_ids(self) -> tuple[str, ...]:
+        return tuple(event.event_id for event in self.events)
+
+    @property
+    def agencies(self) -> tuple[str, ...]:
+        return tuple(sorted({event.agency for event in self.events}))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -307,10 +314,4 @@ def _next_review(in_horizon: Sequence[RiskEvent], at: int, interval: int) -> int
 
 
 def _contribution(factor: str, value: float, events: Iterable[RiskEvent]) -> Contribution:
-    events = list(events)
-    return Contribution(
-        factor=factor,
-        value=value,
-        event_ids=tuple(event.event_id for event in events),
-        agencies=tuple(sorted({event.agency for event in events})),
-    )
+    return Contribution(factor, value, tuple(events))

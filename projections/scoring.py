@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from projections.events import RiskEvent
 from projections.policy import Policy
@@ -16,8 +17,7 @@ _LN2 = math.log(2)
 MULTIPLE_VICTIMS = "multiple_victims"
 
 
-@dataclass(frozen=True, slots=True)
-class Weighted:
+class Weighted(NamedTuple):  # a tuple: made for every harmful event of every assessment
     """A harmful event as one assessment sees it: its gravity and its recency decay then."""
 
     event: RiskEvent
@@ -163,8 +163,17 @@ def _active_multipliers(facts: Sequence[RiskEvent], at: int, policy: Policy) -> 
         )
         if not carrying:
             continue
-        last = carrying[-1].sort_key
-        if any(event.source_type in multiplier.ended_by and event.sort_key > last for event in facts):
+        if _ended(facts, carrying[-1].sort_key, multiplier.ended_by):
             continue
         active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers, carrying))
     return active
+
+
+def _ended(facts: Sequence[RiskEvent], after: tuple[int, str], ended_by: frozenset[str]) -> bool:
+    """Whether an event of an ending kind comes after `after` (facts are in sort-key order)."""
+    for event in reversed(facts):
+        if event.sort_key <= after:
+            return False
+        if event.source_type in ended_by:
+            return True
+    return False
