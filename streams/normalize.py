@@ -12,6 +12,7 @@ from typing import Sequence
 
 from aiokafka import AIOKafkaProducer
 
+from projections.events import RiskEvent
 from projections.normalize import NotNormalizable, normalize
 from schemas.codec import decode_event, encode_risk_event
 from schemas.errors import ContractError, withhold_identity_numbers_in_bytes
@@ -26,22 +27,31 @@ class NormalizeOutcome:
 
 
 async def normalize_batch(records: Sequence[Record], producer: AIOKafkaProducer) -> NormalizeOutcome:
-    """Forward every record, in order, and return once the broker acknowledged all of them."""
+    """Forward every record and return once the broker acknowledged all of them.
+
+    The batch's risk events go out in event-time order. A subject's events reach normalize on
+    several agency topics, so their order in one fetch is the broker's, not the world's; the
+    risk model gives the same projection whatever the order, but an event that arrives after
+    a later one of its subject makes it check the later ones again. Sorting spares that work
+    for everything one batch holds.
+    """
     sends = []
     refused: list[str] = []
+    forwarded: list[tuple[RiskEvent, Record]] = []
     for record in records:
         try:
             decoded = decode_event(record.value)
-            event = normalize(decoded.event_type, decoded.record)
+            forwarded.append((normalize(decoded.event_type, decoded.record), record))
         except (ContractError, NotNormalizable) as error:
             reason = str(error)
             refused.append(reason)
             headers = [("reason", reason.encode()), ("source", f"{record.topic}[{record.partition}]@{record.offset}".encode()),
                        ("format", b"avro")]
             sends.append(await producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(record.value), headers=headers))
-            continue
+    forwarded.sort(key=lambda pair: pair[0].sort_key)
+    for event, record in forwarded:
         # the risk event keeps the acceptance time, so end-to-end latency is measured from ingest
         sends.append(await producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()),
                                          key=event.subject.encode(), timestamp_ms=record.timestamp_ms))
     await asyncio.gather(*sends)
-    return NormalizeOutcome(forwarded=len(records) - len(refused), refused=tuple(refused))
+    return NormalizeOutcome(forwarded=len(forwarded), refused=tuple(refused))
