@@ -118,9 +118,21 @@ def fold(state: SubjectState, event: RiskEvent) -> SubjectState:
 
 
 def fold_all(state: SubjectState, events: Iterable[RiskEvent]) -> SubjectState:
-    for event in events:
-        state = fold(state, event)
-    return state
+    """`fold` of every event in turn, in one pass: for event ids that name one event each,
+    the state is the subject's unique events within RETENTION_MS of the latest one."""
+    added = [event for event in events if event.source_type not in TICKS]
+    for event in added:
+        if event.subject != state.subject:
+            raise ValueError(f"subject: event {event.event_id} is about another subject than this state")
+    if not added:
+        return state
+    latest = max(event.event_time for event in (*state.events[-1:], *added))
+    cutoff = latest - RETENTION_MS
+    kept: dict[str, RiskEvent] = {}
+    for event in (*state.events, *added):
+        if event.event_time >= cutoff and event.event_id not in kept:
+            kept[event.event_id] = event
+    return SubjectState(state.subject, tuple(sorted(kept.values(), key=_sort_key)))
 
 
 @dataclass(frozen=True, slots=True)

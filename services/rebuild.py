@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 
 from projections.digest import document_digest, projection_digest
-from projections.events import TICKS, RiskEvent
-from projections.model import Assessment, SubjectState, assess, empty_state, fold
+from projections.events import RiskEvent
+from projections.model import Assessment, assess, empty_state, fold_all
 from projections.policy import Policy
 from projections.store import Store
 from schemas.codec import decode_risk_event
@@ -26,26 +26,24 @@ class RebuildResult:
 
 
 async def rebuild(store: Store, policy: Policy) -> RebuildResult:
-    """Fold the archive subject by subject (it streams in subject order: constant memory)."""
+    """Fold the archive subject by subject (it streams in subject order: memory for one subject)."""
     started = time.perf_counter()
     projections: list[tuple[str, Assessment]] = []
-    state: SubjectState | None = None
-    as_of = 0
+    subject: list[RiskEvent] = []
     events = 0
 
     def finish() -> None:
-        if state is not None:
-            projections.append((state.subject, assess(state, as_of, policy)))
+        if subject:
+            state = fold_all(empty_state(subject[0].subject), subject)
+            projections.append((state.subject, assess(state, max(event.event_time for event in subject), policy)))
 
     async for body in store.archived_bodies():
         event = RiskEvent.from_record(decode_risk_event(body))
         events += 1
-        if state is None or event.subject != state.subject:
+        if subject and event.subject != subject[0].subject:
             finish()
-            state, as_of = empty_state(event.subject), event.event_time
-        if event.source_type not in TICKS:
-            state = fold(state, event)
-        as_of = max(as_of, event.event_time)
+            subject = []
+        subject.append(event)
     finish()
     return RebuildResult(len(projections), events, time.perf_counter() - started, projection_digest(projections))
 

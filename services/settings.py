@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     metrics_interval_seconds: float = Field(default=5.0, gt=0, description="how often a worker samples lag, readiness")
 
     policy_file: Path | None = Field(default=None, description="risk policy TOML; empty: the default policy")
-    batch_size: int = Field(default=2000, ge=1, description="events per risk-processor transaction")
+    batch_size: int = Field(default=500, ge=1, description="most records a stage takes per batch (one transaction)")
     batch_within_seconds: float = Field(default=0.05, gt=0)
     outbox_poll_seconds: float = Field(default=0.05, gt=0)
     scheduler_enabled: bool = Field(default=True, description="write review_due events when reviews fall due")

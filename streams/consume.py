@@ -29,6 +29,8 @@ from streams.kafka import client_options
 
 log = logging.getLogger(__name__)
 
+STAGE_FETCH_BYTES = 4 * 2**20  # per fetch response, over all of a stage's partitions
+
 # where to start a partition newly assigned to this member: (topic, partition) -> next offset
 Positions = Callable[[Sequence[tuple[str, int]]], Awaitable[dict[tuple[str, int], int]]]
 
@@ -66,6 +68,10 @@ def stage_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=settings.batch_size,
+        # What the consumer reads ahead is held in memory: a few batches' worth, not the
+        # client's default of 1 MiB for every assigned partition (40 for normalize here).
+        fetch_max_bytes=STAGE_FETCH_BYTES,
+        max_partition_fetch_bytes=STAGE_FETCH_BYTES // 8,
         # the embedded broker makes joins wait for the rebalance timeout: keep it short
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,

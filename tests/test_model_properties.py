@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from projections.digest import projection_digest
 from projections.events import DAY_MS, OFFENCES, OVERRIDE, Marker, RiskEvent, Victim
 from projections.levels import Level
-from projections.model import SubjectState, assess, empty_state, fold_all
+from projections.model import SubjectState, assess, empty_state, fold, fold_all
 from projections.policy import default_policy
 
 POLICY = default_policy()
@@ -92,6 +92,13 @@ def state_of(events: Sequence[RiskEvent]) -> SubjectState:
     return fold_all(empty_state(SUBJECT), events)
 
 
+def folded_one_by_one(events: Sequence[RiskEvent], state: SubjectState | None = None) -> SubjectState:
+    state = state or empty_state(SUBJECT)
+    for event in events:
+        state = fold(state, event)
+    return state
+
+
 @settings(max_examples=60, deadline=None)
 @given(events=event_logs, at=assessment_times, data=st.data())
 def test_any_order_with_any_duplicates_gives_the_same_state_and_assessment(
@@ -100,9 +107,19 @@ def test_any_order_with_any_duplicates_gives_the_same_state_and_assessment(
     shuffled = data.draw(st.permutations(events))
     repeated = data.draw(st.lists(st.sampled_from(events), max_size=10)) if events else []
     interleaved = data.draw(st.permutations([*shuffled, *repeated]))
-    in_order, scrambled = state_of(events), state_of(interleaved)
+    in_order, scrambled = folded_one_by_one(events), folded_one_by_one(interleaved)
     assert scrambled == in_order
     assert assess(scrambled, at, POLICY).to_dict() == assess(in_order, at, POLICY).to_dict()
+
+
+@settings(max_examples=80, deadline=None)
+@given(events=event_logs, data=st.data())
+def test_folding_a_batch_at_once_equals_folding_its_events_in_turn(events: list[RiskEvent], data: st.DataObject) -> None:
+    arrival = data.draw(st.permutations([*events, *data.draw(st.lists(st.sampled_from(events), max_size=5))]
+                                        if events else []))
+    split = data.draw(st.integers(0, len(arrival)))
+    earlier = folded_one_by_one(arrival[:split])
+    assert fold_all(earlier, arrival[split:]) == folded_one_by_one(arrival[split:], earlier)
 
 
 @settings(max_examples=40, deadline=None)
