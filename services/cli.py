@@ -129,7 +129,11 @@ def worker() -> None:
 
     settings = load_settings()
     app, _ = build_worker(settings, _policy(settings))
-    Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    runner = Worker(app, loglevel="WARNING", quiet=True)
+    # faust's terminal spinner would lower the root logger to DEBUG to spin on every record:
+    # every client library's debug message formatted, and escape codes in the log file.
+    runner.spinner = None
+    runner.execute_from_commandline()
 
 
 @main.command()

@@ -10,6 +10,7 @@ the risk stage resumes after its tracked offsets and skips what it already appli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -50,6 +51,7 @@ class WorkerRuntime:
         self.producer: AIOKafkaProducer
         self.processor: RiskProcessor
         self.cluster_id = ""
+        self.outbox_written = asyncio.Event()  # set by the risk stage, cleared by the relay
         self.stages: list[Stage] = []
 
     async def ready(self) -> "WorkerRuntime":
@@ -85,6 +87,8 @@ async def normalize(runtime: WorkerRuntime, records: list[Record]) -> None:
 async def assess_risk(runtime: WorkerRuntime, records: list[Record]) -> None:
     started = time.perf_counter()
     applied = await runtime.processor.process(records)
+    if applied.applied:
+        runtime.outbox_written.set()  # risk changes, maybe alerts: the relay need not wait for its next look
     metrics.record_risk_batch(records, applied, time.perf_counter() - started)
 
 
@@ -129,7 +133,9 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
                 log.exception("outbox relay failed; retrying")
                 relayed = 0
             if not relayed:
-                await asyncio.sleep(settings.outbox_poll_seconds)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(runtime.outbox_written.wait(), settings.outbox_poll_seconds)
+                runtime.outbox_written.clear()
 
     @app.task
     async def scheduler() -> None:

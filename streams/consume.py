@@ -68,6 +68,7 @@ def stage_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=settings.batch_size,
+        fetch_max_wait_ms=settings.fetch_wait_ms,
         # What the consumer reads ahead is held in memory: a few batches' worth, not the
         # client's default of 1 MiB for every assigned partition (40 for normalize here).
         fetch_max_bytes=STAGE_FETCH_BYTES,

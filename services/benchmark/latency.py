@@ -39,7 +39,8 @@ async def alert_latency(stack: Stack, lines: list[bytes], rate: float, archived_
     `archived_before`: events in the archive already; the phase ends when the injected ones
     are archived too and every alert is published.
     """
-    consumer = AIOKafkaConsumer(**client_options(stack.settings), group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(stack.settings), group_id=None, enable_auto_commit=False,
+                                fetch_max_wait_ms=stack.settings.fetch_wait_ms)
     await consumer.start()
     acknowledged: dict[str, float] = {}  # event id -> ack time
     arrived: dict[str, tuple[str, float]] = {}  # alert id -> (causing event id, arrival time)
