@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     batch_within_seconds: float = Field(default=0.05, gt=0)
     outbox_poll_seconds: float = Field(default=0.05, gt=0, description=(
         "how often the relay looks for messages other processes left; a worker's own batches wake it at once"))
-    fetch_wait_ms: int = Field(default=20, ge=0, le=500, description=(
+    fetch_wait_ms: int = Field(default=100, ge=0, le=500, description=(
         "longest a stage's fetch waits for records; a broker that holds a fetch for all of it "
         "(the embedded one does) adds up to this much latency per topic hop"))
     scheduler_enabled: bool = Field(default=True, description="write review_due events when reviews fall due")
