@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import uuid
 import subprocess
 import sys
 
@@ -160,3 +161,36 @@ def test_rebuild_from_the_archive_equals_the_live_projections(stack: Stack) -> N
     assert "identical" in result.stdout
     digests = [line.split()[-1] for line in result.stdout.splitlines() if "digest" in line]
     assert len(digests) == 2 and digests[0] == digests[1]
+
+
+async def test_normalize_forwards_one_batch_in_event_time_order(stack: Stack) -> None:
+    """A fetch holds a subject's events in topic order; they go on to the risk stage by event time."""
+    from schemas.codec import decode_risk_event, encode_event
+    from schemas.json_format import event_from_json
+    from streams.consume import Record
+    from streams.normalize import normalize_batch
+    from streams.topology import agency_topic
+    from tests.api_support import read_topic
+
+    subject = "ps_" + uuid.uuid4().hex
+    documents = [
+        event("prison_probation.custody_started", new_person(), at(9), {"facility": "Anstalten Hall"}),
+        event("police.crime_report", new_person(), at(2), {"offence": "unlawful_threat"}),
+        event("prison_probation.released", new_person(), at(30), {"release_kind": "conditional"}),
+        event("police.arrest", new_person(), at(5), {"offence": "unlawful_threat"}),
+    ]
+    records = []
+    for offset, document in enumerate(documents):
+        document["subject"] = {"pseudonym": subject}
+        event_type, record = event_from_json(document, today=dt.date(2026, 11, 1))
+        records.append(Record(agency_topic(event_type), 0, offset, encode_event(event_type, record, checked=True), None))
+    producer = new_producer(stack.settings)
+    await producer.start()
+    try:
+        outcome = await normalize_batch(records, producer)
+    finally:
+        await producer.stop()
+    assert (outcome.forwarded, outcome.refused) == (4, ())
+
+    forwarded = [decode_risk_event(r.value) for r in await read_topic(stack, SUBJECT_EVENTS) if r.key == subject.encode()]
+    assert [e["event_id"] for e in forwarded] == [documents[i]["event_id"] for i in (1, 3, 0, 2)]
