@@ -356,7 +356,7 @@ class _WorkerSampler:
     async def sample(self) -> dict[str, str]:
         lag: dict[tuple[str, int], int] = {}
         try:
-            # shielded: a slow start must go on for the agents waiting on it
+            # shielded: a slow start must go on for the stages waiting on it
             await asyncio.wait_for(asyncio.shield(self.runtime.ready()), self.timeout)
         except Exception as error:  # a sample reports trouble; it never ends the worker
             checks = {"database": _unreachable(error), "broker": _unreachable(error)}

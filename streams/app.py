@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 
 class WorkerRuntime:
-    """Connections the agents share, opened once when the worker starts."""
+    """Connections the stages and tasks share, opened once when the worker starts."""
 
     def __init__(self, settings: Settings, policy: Policy) -> None:
         self.settings = settings
