@@ -220,14 +220,9 @@ class Store:
 
     async def applied_positions(self, cluster_id: str, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """(topic, partition) -> the offset after the last one applied on this cluster, where one was."""
-        topics, numbers = _columns(sorted(partitions), 2)
-        rows = await self.pool.fetch(
-            """SELECT topic, kafka_partition, kafka_offset FROM tracking
-               WHERE cluster_id = $1 AND kafka_offset >= 0
-                 AND (topic, kafka_partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))""",
-            cluster_id, topics, numbers,
-        )
-        return {(row["topic"], row["kafka_partition"]): row["kafka_offset"] + 1 for row in rows}
+        async with self.pool.acquire() as connection:
+            tracked = await _tracked(connection, cluster_id, partitions, lock=False)
+        return {tp: offset + 1 for tp, offset in tracked.items() if offset >= 0}
 
     async def load_states(self, connection: asyncpg.Connection, subjects: Sequence[str]) -> dict[str, tuple[dict[str, Any], int]]:
         """subject -> (stored state, event time in ms the projection was assessed at), rows locked."""
@@ -294,10 +289,17 @@ async def _lock_tracking(connection: asyncpg.Connection, cluster_id: str, partit
            ON CONFLICT DO NOTHING""",
         cluster_id, topics, numbers,
     )
+    return await _tracked(connection, cluster_id, list(zip(topics, numbers)), lock=True)
+
+
+async def _tracked(connection: asyncpg.Connection, cluster_id: str, partitions: Iterable[tuple[str, int]], *,
+                   lock: bool) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the last offset applied on this cluster (-1: none yet), rows locked if asked."""
+    topics, numbers = _columns(sorted(partitions), 2)
     rows = await connection.fetch(
         """SELECT topic, kafka_partition, kafka_offset FROM tracking
            WHERE cluster_id = $1 AND (topic, kafka_partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))
-           ORDER BY topic, kafka_partition FOR UPDATE""",
+           ORDER BY topic, kafka_partition""" + (" FOR UPDATE" if lock else ""),
         cluster_id, topics, numbers,
     )
     return {(row["topic"], row["kafka_partition"]): row["kafka_offset"] for row in rows}
