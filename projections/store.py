@@ -158,29 +158,68 @@ class Store:
             pseudonyms, numbers, kinds,
         )
 
-    async def accepted_hashes(self, event_ids: Sequence[str], cluster_id: str) -> dict[str, bytes]:
-        """Content hashes of events already accepted on this cluster, or already archived."""
+    async def claim_event_ids(self, cluster_id: str, client: str, claims: Sequence[tuple[str, str, bytes]],
+                              in_flight_seconds: float) -> set[str]:
+        """Claim (event_id, event_type, content_hash) for publication; returns the ids claimed now.
+
+        One statement, so of two requests with one new id exactly one claims it. An existing row
+        is taken over only when it is stale: accepted on another (since emptied) broker cluster
+        and never archived, or an unpublished claim of the same content whose publication
+        failed or has been under way longer than `in_flight_seconds`.
+        """
+        ids, types, hashes = _columns(sorted(claims), 3)
+        if not ids:
+            return set()
         rows = await self.pool.fetch(
-            """SELECT event_id::text AS event_id, content_hash FROM ingested_event i
-               WHERE event_id = ANY($1::uuid[])
-                 AND (cluster_id = $2 OR EXISTS (SELECT 1 FROM event_archive a WHERE a.event_id = i.event_id))""",
+            """INSERT INTO ingested_event (event_id, event_type, cluster_id, content_hash, client)
+               SELECT e, t, $4, h, $5 FROM unnest($1::uuid[], $2::text[], $3::bytea[]) AS x(e, t, h) ORDER BY e
+               ON CONFLICT (event_id) DO UPDATE SET event_type = EXCLUDED.event_type, cluster_id = EXCLUDED.cluster_id,
+                   content_hash = EXCLUDED.content_hash, client = EXCLUDED.client, topic = NULL,
+                   kafka_partition = NULL, kafka_offset = NULL, claimed_at = now(), accepted_at = now()
+               WHERE (ingested_event.cluster_id <> EXCLUDED.cluster_id
+                      AND NOT EXISTS (SELECT 1 FROM event_archive a WHERE a.event_id = ingested_event.event_id))
+                  OR (ingested_event.topic IS NULL AND ingested_event.cluster_id = EXCLUDED.cluster_id
+                      AND ingested_event.content_hash = EXCLUDED.content_hash
+                      AND ingested_event.claimed_at < now() - make_interval(secs => $6))
+               RETURNING event_id::text""",
+            ids, types, hashes, cluster_id, client, in_flight_seconds,
+        )
+        return {row["event_id"] for row in rows}
+
+    async def claimed_hashes(self, event_ids: Sequence[str]) -> dict[str, tuple[bytes, bool]]:
+        """event_id -> (content hash, whether it is published) of the ids someone else holds."""
+        rows = await self.pool.fetch(
+            """SELECT event_id::text AS event_id, content_hash, topic IS NOT NULL AS published
+               FROM ingested_event WHERE event_id = ANY($1::uuid[])""",
+            list(event_ids),
+        )
+        return {row["event_id"]: (bytes(row["content_hash"]), row["published"]) for row in rows}
+
+    async def release_claims(self, cluster_id: str, event_ids: Sequence[str]) -> None:
+        """Give up claims whose events certainly never reached the broker: the ids are free again."""
+        await self.pool.execute(
+            "DELETE FROM ingested_event WHERE event_id = ANY($1::uuid[]) AND cluster_id = $2 AND topic IS NULL",
             list(event_ids), cluster_id,
         )
-        return {row["event_id"]: bytes(row["content_hash"]) for row in rows}
 
-    async def record_accepted(self, cluster_id: str, rows: Iterable[tuple[str, str, bytes, str, int, int]]) -> None:
-        """(event_id, event_type, content_hash, topic, partition, offset) once the broker acknowledged."""
-        ids, types, hashes, topics, partitions, offsets = _columns(rows, 6)
+    async def abandon_claims(self, cluster_id: str, event_ids: Sequence[str]) -> None:
+        """Claims whose events may or may not be on the broker: the same content may claim them again at once."""
+        await self.pool.execute(
+            """UPDATE ingested_event SET claimed_at = '-infinity'
+               WHERE event_id = ANY($1::uuid[]) AND cluster_id = $2 AND topic IS NULL""",
+            list(event_ids), cluster_id,
+        )
+
+    async def record_accepted(self, cluster_id: str, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        """(event_id, topic, partition, offset) of claimed events once the broker acknowledged them."""
+        ids, topics, partitions, offsets = _columns(rows, 4)
         if not ids:
             return
         await self.pool.execute(
-            """INSERT INTO ingested_event (event_id, event_type, cluster_id, content_hash, topic, kafka_partition, kafka_offset)
-               SELECT e, t, $7, h, tp, p, o
-               FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::int[], $6::bigint[]) AS x(e, t, h, tp, p, o)
-               ON CONFLICT (event_id) DO UPDATE SET cluster_id = EXCLUDED.cluster_id, topic = EXCLUDED.topic,
-                   kafka_partition = EXCLUDED.kafka_partition, kafka_offset = EXCLUDED.kafka_offset,
-                   accepted_at = now()""",
-            ids, types, hashes, topics, partitions, offsets, cluster_id,
+            """UPDATE ingested_event SET topic = x.tp, kafka_partition = x.p, kafka_offset = x.o, accepted_at = now()
+               FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[]) AS x(e, tp, p, o)
+               WHERE ingested_event.event_id = x.e AND ingested_event.cluster_id = $5""",
+            ids, topics, partitions, offsets, cluster_id,
         )
 
     async def record_dead_letters(self, rows: Iterable[tuple[str, str, bytes]]) -> None:

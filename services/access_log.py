@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import unicodedata
+import urllib.parse
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
@@ -37,9 +39,47 @@ class AccessNotLogged(HTTPException):
 
 
 def stated_purpose(request: Request, parameter: str | None = None) -> str | None:
-    """The purpose the user stated in the X-Purpose header or the `purpose` parameter."""
-    purpose = (request.headers.get(PURPOSE_HEADER) or parameter or "").strip()
+    """The purpose the user stated: the X-Purpose* or X-Purpose header, or the `purpose` parameter.
+
+    Stored exactly as written. HTTP header values are bytes; clients send non-ASCII either as
+    UTF-8 in X-Purpose or percent-encoded in X-Purpose* (RFC 8187: UTF-8''hotbed%C3%B6mning).
+    """
+    extended = _header_bytes(request, PURPOSE_HEADER + "*")
+    if extended is not None:
+        purpose = _rfc8187(extended)
+    else:
+        plain = _header_bytes(request, PURPOSE_HEADER)
+        purpose = _utf8(plain, PURPOSE_HEADER) if plain is not None else parameter or ""
+    purpose = purpose.strip()
+    if any(unicodedata.category(character) in ("Cc", "Cs") for character in purpose):
+        raise HTTPException(400, f"{PURPOSE_HEADER}: holds a control character; state the purpose in words")
     return purpose[:MAX_PURPOSE] or None
+
+
+def _header_bytes(request: Request, name: str) -> bytes | None:
+    # Starlette decodes header values as latin-1: read the bytes as they came
+    wanted = name.lower().encode()
+    return next((value for key, value in request.headers.raw if key == wanted), None)
+
+
+def _utf8(value: bytes, name: str) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(400, f"{name}: is not UTF-8; send UTF-8, or {PURPOSE_HEADER}* as in RFC 8187 "
+                                 "(UTF-8''hotbed%C3%B6mning)") from None
+
+
+def _rfc8187(value: bytes) -> str:
+    """An RFC 8187 ext-value: charset'language'percent-encoded bytes."""
+    charset, quote, rest = _utf8(value, PURPOSE_HEADER + "*").partition("'")
+    _language, quote_again, encoded = rest.partition("'")
+    if not (quote and quote_again) or charset.lower() not in ("utf-8", "iso-8859-1"):
+        raise HTTPException(400, f"{PURPOSE_HEADER}*: write it as RFC 8187 says, e.g. UTF-8''hotbed%C3%B6mning")
+    try:
+        return urllib.parse.unquote(encoded, encoding=charset, errors="strict")
+    except UnicodeDecodeError:
+        raise HTTPException(400, f"{PURPOSE_HEADER}*: the percent-encoded bytes are not {charset}") from None
 
 
 def endpoint_of(request: Request) -> str:

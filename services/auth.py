@@ -4,12 +4,17 @@ Embedded default: users created with `riskwatch users add`, each with a random t
 which only the SHA-256 is stored. Production: OIDC access tokens (JWT) checked against the
 provider's JWKS, the role and scope read from claims. Either way a request ends up with a
 Principal, and every endpoint says which roles it admits; scope is checked on the data.
+
+Agency systems submitting events are clients, not users: `riskwatch clients add` tokens or
+OIDC client-credentials tokens, each bound to one agency and its units.
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import hashlib
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -21,7 +26,9 @@ import jwt
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from schemas.rules import REGIONS
+from schemas.errors import FieldError
+from schemas.rules import REGIONS, shown
+from streams.topology import AGENCIES
 from services.settings import Settings
 
 TOKEN_PREFIX = "rw_"
@@ -130,19 +137,15 @@ class TokenAuthenticator:
         return Principal(row["name"], Role(row["role"]), frozenset(row["scope"]), row["supervisor"])
 
 
-class OidcAuthenticator:
+class OidcVerifier:
     """OIDC access tokens: signature by a key of the provider's JWKS, expiry, issuer and audience."""
 
-    def __init__(self, jwks_url: str, *, issuer: str | None, audience: str | None,
-                 role_claim: str, scope_claim: str, supervisor_claim: str) -> None:
+    def __init__(self, jwks_url: str, *, issuer: str | None, audience: str | None) -> None:
         self.keys = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300)
         self.issuer = issuer
         self.audience = audience
-        self.role_claim = role_claim
-        self.scope_claim = scope_claim
-        self.supervisor_claim = supervisor_claim
 
-    async def authenticate(self, token: str) -> Principal | None:
+    async def claims(self, token: str) -> dict[str, Any] | None:
         try:
             # PyJWKClient fetches the JWKS with blocking I/O when a key is not cached yet
             key = await asyncio.to_thread(self.keys.get_signing_key_from_jwt, token)
@@ -152,24 +155,154 @@ class OidcAuthenticator:
             )
         except jwt.PyJWTError:
             return None
+        return claims
+
+
+class OidcAuthenticator:
+    """People: the role, scope and supervisor flag from claims of a verified access token."""
+
+    def __init__(self, verifier: OidcVerifier, *, role_claim: str, scope_claim: str, supervisor_claim: str) -> None:
+        self.verifier = verifier
+        self.role_claim = role_claim
+        self.scope_claim = scope_claim
+        self.supervisor_claim = supervisor_claim
+
+    async def authenticate(self, token: str) -> Principal | None:
+        claims = await self.verifier.claims(token)
+        if claims is None:
+            return None
         try:
             role = Role(str(claims.get(self.role_claim)))
         except ValueError:
             raise HTTPException(403, f"role: the token grants no Riskwatch role (claim {self.role_claim})") from None
-        scope = claims.get(self.scope_claim) or []
-        entries = scope.split() if isinstance(scope, str) else [str(entry) for entry in scope]
+        entries = _claim_list(claims.get(self.scope_claim))
         name = str(claims.get("preferred_username") or claims["sub"])
         return Principal(name, role, frozenset(entries), claims.get(self.supervisor_claim) is True)
 
 
+def _claim_list(value: Any) -> list[str]:
+    """A claim holding a list, or a space-separated string (as OAuth's own `scope`)."""
+    if not value:
+        return []
+    return value.split() if isinstance(value, str) else [str(entry) for entry in value]
+
+
+def oidc_verifier(settings: Settings) -> OidcVerifier | None:
+    if not settings.oidc_jwks_url:
+        return None
+    return OidcVerifier(settings.oidc_jwks_url, issuer=settings.oidc_issuer, audience=settings.oidc_audience)
+
+
 def authenticator_for(settings: Settings, pool: asyncpg.Pool) -> Authenticator:
-    if settings.oidc_jwks_url:
-        return OidcAuthenticator(
-            settings.oidc_jwks_url, issuer=settings.oidc_issuer, audience=settings.oidc_audience,
-            role_claim=settings.oidc_role_claim, scope_claim=settings.oidc_scope_claim,
-            supervisor_claim=settings.oidc_supervisor_claim,
-        )
+    verifier = oidc_verifier(settings)
+    if verifier is not None:
+        return OidcAuthenticator(verifier, role_claim=settings.oidc_role_claim, scope_claim=settings.oidc_scope_claim,
+                                 supervisor_claim=settings.oidc_supervisor_claim)
     return TokenAuthenticator(pool)
+
+
+# ---- agency clients: the systems that submit events -----------------------------------------
+
+CLIENT_TOKEN_PREFIX = "rwc_"
+LOCAL_OPERATOR = "local-operator"
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyClient:
+    """An agency system allowed to submit its agency's event types for its units.
+
+    `agency` None is the local operator: someone at the machine of an embedded stack, who may
+    submit anything and is recorded under their login name.
+    """
+
+    name: str
+    agency: str | None
+    units: frozenset[str]
+
+    def refusal(self, event_type: str, unit: str) -> FieldError | None:
+        """Why this client may not submit this event, or None when it may."""
+        if self.agency is None:
+            return None
+        if event_type.split(".", 1)[0] != self.agency:
+            return FieldError("event_type", f"{event_type} is not a {self.agency} event; client {self.name} "
+                                            f"submits for {self.agency} only")
+        if unit not in self.units:
+            return FieldError("unit", f"{shown(unit)} is not one of the units of client {self.name}")
+        return None
+
+
+def local_operator() -> AgencyClient:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name in this environment (e.g. a container's uid)
+        user = f"uid-{os.getuid()}"
+    return AgencyClient(f"{LOCAL_OPERATOR}:{user}", None, frozenset())
+
+
+def check_units(units: Iterable[str]) -> frozenset[str]:
+    entries = frozenset(unit.strip() for unit in units if unit.strip())
+    if not entries:
+        raise UserError("--units: an agency client submits for one or more units, e.g. 'Polisen Region Syd'")
+    return entries
+
+
+async def add_client(pool: asyncpg.Pool, name: str, agency: str, units: Iterable[str]) -> str:
+    """Register an agency system and return its token: the only time it exists outside the system."""
+    if not name.strip():
+        raise UserError("NAME: a client needs a name")
+    if name.strip().startswith(LOCAL_OPERATOR):
+        raise UserError(f"NAME: {LOCAL_OPERATOR}… names the local operator")
+    if agency not in AGENCIES:
+        raise UserError(f"--agency: one of {', '.join(AGENCIES)}")
+    entries = check_units(units)
+    token = CLIENT_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    try:
+        await pool.execute(
+            "INSERT INTO agency_client (name, agency, units, token_hash) VALUES ($1, $2, $3, $4)",
+            name.strip(), agency, sorted(entries), token_hash(token),
+        )
+    except asyncpg.UniqueViolationError:
+        raise UserError(f"NAME: a client called {name.strip()!r} exists already") from None
+    return token
+
+
+async def revoke_client(pool: asyncpg.Pool, name: str) -> bool:
+    status = await pool.execute("UPDATE agency_client SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
+                                name)
+    return bool(status.endswith(" 1"))
+
+
+class ClientAuthenticator:
+    """Client tokens from `riskwatch clients add`; with OIDC configured, client-credentials JWTs too."""
+
+    def __init__(self, pool: asyncpg.Pool, oidc: OidcVerifier | None = None, *,
+                 agency_claim: str = "riskwatch_agency", units_claim: str = "riskwatch_units") -> None:
+        self.pool = pool
+        self.oidc = oidc
+        self.agency_claim = agency_claim
+        self.units_claim = units_claim
+
+    async def authenticate(self, token: str) -> AgencyClient | None:
+        if token.startswith(CLIENT_TOKEN_PREFIX) or self.oidc is None:
+            row = await self.pool.fetchrow(
+                "SELECT name, agency, units FROM agency_client WHERE token_hash = $1 AND revoked_at IS NULL",
+                token_hash(token),
+            )
+            return None if row is None else AgencyClient(row["name"], row["agency"], frozenset(row["units"]))
+        claims = await self.oidc.claims(token)
+        if claims is None:
+            return None
+        agency = claims.get(self.agency_claim)
+        units = frozenset(_claim_list(claims.get(self.units_claim)))
+        if agency not in AGENCIES or not units:
+            return None  # a valid token of the provider, but not one for an agency system
+        # client_id (RFC 9068) names the registered client; older providers put it in azp
+        return AgencyClient(str(claims.get("client_id") or claims.get("azp") or claims["sub"]), str(agency), units)
+
+
+def client_authenticator_for(settings: Settings, pool: asyncpg.Pool) -> ClientAuthenticator:
+    return ClientAuthenticator(pool, oidc_verifier(settings), agency_claim=settings.oidc_agency_claim,
+                               units_claim=settings.oidc_units_claim)
 
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `riskwatch users add`, or an OIDC access token")

@@ -31,6 +31,7 @@ import asyncpg
 from projections.model import SubjectState
 from projections.policy import Policy, default_policy, load_policy
 from projections.store import create_pool, ms_to_datetime
+from services.auth import local_operator
 from services.identity import IdentityNumberError, parse_identity_number
 from services.ingest import Outcome, open_gateway, submit_lines
 from services.settings import Settings
@@ -183,7 +184,7 @@ async def _ingest_and_collect(stack: Stack, input_path: Path, policy_version: st
     lines_of: dict[str, list[int]] = {}
     with input_path.open("rb") as lines:
         waves = arrival_waves(lines, dt.date.today())
-    async with open_gateway(stack.settings) as gateway:
+    async with open_gateway(stack.settings, local_operator()) as gateway:
         for wave in waves:
             async for outcomes in submit_lines(gateway, wave, input_path.name, chunk):
                 for outcome in outcomes:

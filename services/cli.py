@@ -16,6 +16,7 @@ import click
 
 from services.cli_batch import batch_command, demo_command, evaluate_command
 from services.cli_bench import bench_command
+from services.cli_clients import clients_command, ingesting_client
 from services.cli_generate import generate_command
 from services.cli_users import users_command
 from services.runtime import RUNTIME_FILE, load_settings
@@ -23,6 +24,7 @@ from services.settings import Settings
 
 if TYPE_CHECKING:
     from projections.policy import Policy
+    from services.auth import AgencyClient
     from services.rebuild import RebuildResult
     from services.stack import Stack
 
@@ -34,6 +36,7 @@ def main() -> None:
 
 main.add_command(generate_command)
 main.add_command(users_command)
+main.add_command(clients_command)
 main.add_command(batch_command)
 main.add_command(evaluate_command)
 main.add_command(demo_command)
@@ -162,20 +165,29 @@ def migrate() -> None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--chunk", type=click.IntRange(1, 100_000), default=2000, show_default=True,
               help="Events published per broker round trip.")
-def ingest(file: click.utils.LazyFile, chunk: int) -> None:
+@click.option("--token", envvar="RISKWATCH_CLIENT_TOKEN", default=None,
+              help="The agency client's token (`riskwatch clients add`); env RISKWATCH_CLIENT_TOKEN.")
+@click.option("--as-operator", is_flag=True,
+              help="Submit as the local operator (any agency, any unit), recorded under your login name; "
+                   "only against the embedded stack of this state dir.")
+def ingest(file: click.utils.LazyFile, chunk: int, token: str | None, as_operator: bool) -> None:
     """Ingest a JSON Lines file through the gateway: bad lines are reported, good ones published."""
-    totals = asyncio.run(_ingest(load_settings(), file, chunk, sys.stderr))
-    click.echo(f"accepted {totals['accepted']}, duplicates {totals['duplicate']}, rejected {totals['rejected']}")
-    if totals["rejected"]:
+    settings = load_settings()
+    client = ingesting_client(settings, token, as_operator)
+    totals = asyncio.run(_ingest(settings, client, file, chunk, sys.stderr))
+    click.echo(f"accepted {totals['accepted']}, duplicates {totals['duplicate']}, rejected {totals['rejected']}"
+               + (f", unavailable {totals['unavailable']} (retry)" if totals["unavailable"] else ""))
+    if totals["rejected"] or totals["unavailable"]:
         sys.exit(1)
 
 
-async def _ingest(settings: Settings, file: click.utils.LazyFile, chunk: int, errors: TextIO) -> dict[str, int]:
+async def _ingest(settings: Settings, client: "AgencyClient", file: click.utils.LazyFile, chunk: int,
+                  errors: TextIO) -> dict[str, int]:
     from services.ingest import NoStackError, open_gateway, submit_lines
 
-    totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    totals = {"accepted": 0, "duplicate": 0, "rejected": 0, "unavailable": 0}
     try:
-        async with open_gateway(settings) as gateway:
+        async with open_gateway(settings, client) as gateway:
             async for outcomes in submit_lines(gateway, enumerate(file, start=1), Path(file.name).name, chunk):
                 for outcome in outcomes:
                     totals[outcome.status] += 1

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from services.auth import local_operator
 from services.ingest import IngestGateway, Submission, open_gateway
 from services.runtime import RUNTIME_FILE
 from services.settings import Settings
@@ -115,7 +116,7 @@ async def _stream(stack: Stack, events: list[FeedEvent], rate: float, shown: set
     if not events:
         echo("the synthetic population recorded no events in its window; try more subjects")
         return
-    async with open_gateway(stack.settings) as gateway:
+    async with open_gateway(stack.settings, local_operator()) as gateway:
         # The worker needs some seconds to join its consumer group. Events sent meanwhile would
         # pile up and reach it all at once, out of the pace (and, across agencies, out of order).
         echo("waiting for the stream worker to start...")

@@ -1,8 +1,13 @@
 """The ingest gateway: validate, pseudonymize, publish (acks=all), and only then answer.
 
-HTTP and bulk files share this one path. Bad input is answered with every wrong field and
-kept, with its reason, in PostgreSQL (in full) and on ingest.deadletter.v1 (identity numbers
-withheld, so no clear identity ever reaches a topic).
+HTTP and bulk files share this one path. Every submission comes from an agency client, which
+may submit only its agency's event types for its units. Bad or forbidden input is answered
+with every wrong field and kept, with its reason, in PostgreSQL (in full) and on
+ingest.deadletter.v1 (identity numbers withheld, so no clear identity ever reaches a topic).
+
+An event id is claimed in PostgreSQL before the event is published, so one id is accepted
+once. A broker or database that does not answer within the configured bound makes the
+outcome "unavailable" (503): nothing is accepted that is not on the broker.
 """
 
 from __future__ import annotations
@@ -12,27 +17,36 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable, Literal, Sequence
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from projections.store import Store, create_pool
 from schemas.codec import decode_event, encode_event
 from schemas.errors import ContractError, EventValidationError, FieldError, withhold_identity_numbers_in_bytes
 from schemas.json_format import check_event, event_from_json
 from services import metrics
+from services.auth import AgencyClient
 from services.identity import parse_identity_number, pseudonym
 from services.runtime import pseudonym_key
 from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
 from streams.topology import DEADLETTER, agency_topic
 
+log = logging.getLogger(__name__)
+
 Format = Literal["json", "avro"]
-Status = Literal["accepted", "duplicate", "rejected"]
+Status = Literal["accepted", "duplicate", "rejected", "unavailable"]
 
-
+# A dependency away, not a defect: the sender is told to retry (503) instead of a traceback.
+DATABASE_AWAY = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                 asyncpg.OperatorInterventionError, asyncpg.QueryCanceledError)
+BROKER_AWAY = (KafkaError, TimeoutError)
 
 @dataclass(frozen=True, slots=True)
 class Submission:
@@ -52,6 +66,7 @@ class Outcome:
     partition: int | None = None
     offset: int | None = None
     conflict: bool = False  # the event id was already accepted for different content
+    forbidden: bool = False  # the client may not submit this event type or for this unit
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {"status": self.status, "event_id": self.event_id, "event_type": self.event_type}
@@ -78,25 +93,38 @@ class _Batch:
     accepted: list[_Accepted] = field(default_factory=list)
     identities: dict[str, tuple[str, str]] = field(default_factory=dict)
     refused: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
+    claimed: bool = False  # `accepted` holds only the events whose ids this batch claimed
 
 
 class IngestGateway:
-    def __init__(self, store: Store, producer: AIOKafkaProducer, key: bytes, cluster_id: str,
+    def __init__(self, store: Store, producer: AIOKafkaProducer, key: bytes, cluster_id: str, *,
+                 timeout: float = 3.0, client: AgencyClient | None = None,
                  today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.timezone.utc).date()) -> None:
         self.store = store
         self.cluster_id = cluster_id
         self.producer = producer
         self.key = key
+        self.timeout = timeout  # for the broker and the database, each stage of a submission
+        self.client = client  # who submits when `submit` is not told (bulk files, the demo)
         self.today = today
 
-    async def submit(self, submissions: Sequence[Submission]) -> list[Outcome]:
+    async def submit(self, submissions: Sequence[Submission], client: AgencyClient | None = None) -> list[Outcome]:
         """Every submission gets an outcome; accepted ones are on the broker when this returns."""
+        sender = client or self.client
+        if sender is None:
+            raise ValueError("a submission needs the agency client that sends it")
         started = time.perf_counter()
         batch = _Batch(outcomes=[None] * len(submissions))
         today = self.today()
         for index, submission in enumerate(submissions):
             try:
                 event_type, record = self._read(submission, today)
+                refusal = sender.refusal(event_type, record["unit"])
+                if refusal is not None:
+                    batch.outcomes[index] = Outcome("rejected", submission.source, record["event_id"], event_type,
+                                                    errors=(refusal,), forbidden=True)
+                    batch.refused.append((index, str(refusal)))
+                    continue
                 self._pseudonymize(record, batch, today)
                 body = encode_event(event_type, record, checked=True)
             except ContractError as error:
@@ -106,16 +134,20 @@ class IngestGateway:
                 continue
             batch.accepted.append(_Accepted(index, record["event_id"].lower(), event_type, record["subject"]["value"],
                                             body, hashlib.sha256(body).digest()))
-        await self._drop_duplicates(batch, submissions)
-        await self.store.remember_identities(
-            (ps, number, kind) for ps, (number, kind) in batch.identities.items()
-        )
-        await self._publish(batch, submissions)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._claim(batch, submissions, sender)
+                await self.store.remember_identities(
+                    (ps, number, kind) for ps, (number, kind) in batch.identities.items()
+                )
+        except DATABASE_AWAY as error:
+            await self._give_up(batch, submissions, "database", error)
+        else:
+            await self._publish(batch, submissions)
         await self._dead_letter(batch, submissions)
         outcomes = [outcome for outcome in batch.outcomes if outcome is not None]
         metrics.record_ingest(outcomes, time.perf_counter() - started)
         return outcomes
-
     def _read(self, submission: Submission, today: dt.date) -> tuple[str, dict[str, Any]]:
         if submission.format == "avro":
             decoded = decode_event(submission.raw)
@@ -142,54 +174,148 @@ class IngestGateway:
             batch.identities[alias] = (identity.canonical, kind)
             person["kind"], person["value"] = "pseudonym", alias
 
-    async def _drop_duplicates(self, batch: _Batch, submissions: Sequence[Submission]) -> None:
-        known = await self.store.accepted_hashes([a.event_id for a in batch.accepted], self.cluster_id)
+    async def _claim(self, batch: _Batch, submissions: Sequence[Submission], sender: AgencyClient) -> None:
+        """Claim the batch's event ids; keep in `batch.accepted` only the events this batch publishes.
+
+        A repeated id is a duplicate (same content) or a conflict (different content), whether
+        the other is in this batch, accepted earlier, or being published by another request.
+        """
+        first: dict[str, _Accepted] = {}
+        for accepted in batch.accepted:
+            first.setdefault(accepted.event_id, accepted)
+        claimed: set[str] = set()
+        held: dict[str, tuple[bytes, bool]] = {}
+        pending = list(first.values())
+        for _ in range(3):  # an id released between our claim and our look is claimed again
+            claimed |= await self.store.claim_event_ids(
+                self.cluster_id, sender.name, [(a.event_id, a.event_type, a.content_hash) for a in pending],
+                in_flight_seconds=2 * self.timeout,
+            )
+            others = [a.event_id for a in pending if a.event_id not in claimed]
+            held.update(await self.store.claimed_hashes(others) if others else {})
+            pending = [a for a in pending if a.event_id not in claimed and a.event_id not in held]
+            if not pending:
+                break
         fresh: list[_Accepted] = []
         for accepted in batch.accepted:
             source = submissions[accepted.index].source
-            earlier = known.get(accepted.event_id)
-            if earlier is None:
-                known[accepted.event_id] = accepted.content_hash
-                fresh.append(accepted)
-            elif earlier == accepted.content_hash:
-                batch.outcomes[accepted.index] = Outcome("duplicate", source, accepted.event_id, accepted.event_type)
+            if accepted.event_id in claimed:
+                earlier, published = first[accepted.event_id].content_hash, True
+                if first[accepted.event_id] is accepted:
+                    fresh.append(accepted)
+                    continue
+            elif accepted.event_id in held:
+                earlier, published = held[accepted.event_id]
             else:
+                batch.outcomes[accepted.index] = _unavailable(source, accepted, "event_id", "could not be claimed")
+                continue
+            if earlier != accepted.content_hash:
                 reason = FieldError("event_id", "was already accepted for a different event; give this event its own id")
                 batch.outcomes[accepted.index] = Outcome("rejected", source, accepted.event_id, accepted.event_type,
                                                          errors=(reason,), conflict=True)
                 batch.refused.append((accepted.index, str(reason)))
-        batch.accepted = fresh
+            elif published:
+                batch.outcomes[accepted.index] = Outcome("duplicate", source, accepted.event_id, accepted.event_type)
+            else:
+                batch.outcomes[accepted.index] = _unavailable(source, accepted, "event_id",
+                                                              "is being accepted by another request; retry")
+        batch.accepted, batch.claimed = fresh, True
 
     async def _publish(self, batch: _Batch, submissions: Sequence[Submission]) -> None:
-        sends = [
-            await self.producer.send(agency_topic(a.event_type), a.body, key=a.subject.encode())
-            for a in batch.accepted
-        ]
-        metadata = await asyncio.gather(*sends)
-        for accepted, sent in zip(batch.accepted, metadata):
+        """Publish the claimed events, waiting at most the timeout for the broker.
+
+        An event never handed to the producer has its claim released; one handed over but not
+        acknowledged in time may still arrive, so its claim stays for the same content only.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        sends: list[asyncio.Future[Any]] = []
+        try:
+            async with asyncio.timeout_at(deadline):
+                for a in batch.accepted:
+                    sends.append(await self.producer.send(agency_topic(a.event_type), a.body, key=a.subject.encode()))
+        except BROKER_AWAY:
+            pass
+        if sends:
+            await asyncio.wait(sends, timeout=max(0.0, deadline - loop.time()))
+        acknowledged: list[tuple[_Accepted, Any]] = []
+        unsent: list[_Accepted] = []
+        unknown: list[_Accepted] = []
+        for position, accepted in enumerate(batch.accepted):
+            if position >= len(sends):
+                unsent.append(accepted)
+            elif sends[position].done() and not sends[position].cancelled() and sends[position].exception() is None:
+                acknowledged.append((accepted, sends[position].result()))
+            else:
+                unknown.append(accepted)
+        for accepted, sent in acknowledged:
             batch.outcomes[accepted.index] = Outcome(
                 "accepted", submissions[accepted.index].source, accepted.event_id, accepted.event_type,
                 topic=sent.topic, partition=sent.partition, offset=sent.offset,
             )
-        await self.store.record_accepted(
-            self.cluster_id,
-            ((a.event_id, a.event_type, a.content_hash, m.topic, m.partition, m.offset)
-            for a, m in zip(batch.accepted, metadata)),
-        )
+        for accepted in unsent + unknown:
+            batch.outcomes[accepted.index] = _unavailable(submissions[accepted.index].source, accepted,
+                                                          "broker", "did not acknowledge in time; retry")
+        if unsent or unknown:
+            log.warning("broker did not acknowledge %d of %d events within %.1f s; answered 503",
+                        len(unsent) + len(unknown), len(batch.accepted), self.timeout)
+        try:
+            async with asyncio.timeout(self.timeout):
+                if unsent:
+                    await self.store.release_claims(self.cluster_id, [a.event_id for a in unsent])
+                if unknown:
+                    await self.store.abandon_claims(self.cluster_id, [a.event_id for a in unknown])
+                await self.store.record_accepted(
+                    self.cluster_id, ((a.event_id, m.topic, m.partition, m.offset) for a, m in acknowledged))
+        except DATABASE_AWAY as error:
+            # The broker has the acknowledged events: they stay accepted. Their claims, left
+            # unpublished, lapse after the in-flight time, and the same content may then be sent again.
+            log.warning("could not record %d published events (%s)", len(acknowledged), type(error).__name__)
+
+    async def _give_up(self, batch: _Batch, submissions: Sequence[Submission], dependency: str,
+                       error: BaseException) -> None:
+        """The database is away before anything was published: nothing of the batch is accepted."""
+        log.warning("%s unavailable (%s); answering 503 for %d events", dependency, type(error).__name__,
+                    len(batch.accepted))
+        for accepted in batch.accepted:
+            batch.outcomes[accepted.index] = _unavailable(submissions[accepted.index].source, accepted,
+                                                          dependency, "is unavailable; retry")
+        # Only claims known to be this batch's are released; any other lapses after the in-flight time.
+        if batch.claimed:
+            with contextlib.suppress(*DATABASE_AWAY):
+                async with asyncio.timeout(self.timeout):
+                    await self.store.release_claims(self.cluster_id, [a.event_id for a in batch.accepted])
+        batch.accepted = []
 
     async def _dead_letter(self, batch: _Batch, submissions: Sequence[Submission]) -> None:
+        """Keep every refused submission; one that cannot be kept is answered 503 instead."""
         if not batch.refused:
             return
-        await self.store.record_dead_letters(
-            (submissions[index].source, reason, submissions[index].raw) for index, reason in batch.refused
-        )
-        sends = []
-        for index, reason in batch.refused:
-            submission = submissions[index]
-            headers = [("reason", reason.encode()), ("source", submission.source.encode()),
-                       ("format", submission.format.encode())]
-            sends.append(await self.producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(submission.raw), headers=headers))
-        await asyncio.gather(*sends)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.store.record_dead_letters(
+                    (submissions[index].source, reason, submissions[index].raw) for index, reason in batch.refused
+                )
+                sends = []
+                for index, reason in batch.refused:
+                    submission = submissions[index]
+                    headers = [("reason", reason.encode()), ("source", submission.source.encode()),
+                               ("format", submission.format.encode())]
+                    sends.append(await self.producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(submission.raw),
+                                                          headers=headers))
+                await asyncio.gather(*sends)
+        except (*DATABASE_AWAY, *BROKER_AWAY) as error:
+            log.warning("could not keep %d refused submissions (%s); answered 503", len(batch.refused),
+                        type(error).__name__)
+            for index, _ in batch.refused:
+                refused = batch.outcomes[index]
+                assert refused is not None
+                batch.outcomes[index] = Outcome("unavailable", refused.source, refused.event_id, refused.event_type,
+                                                errors=(FieldError("dead letters", "cannot be kept right now; retry"),))
+
+
+def _unavailable(source: str, accepted: _Accepted, field: str, reason: str) -> Outcome:
+    return Outcome("unavailable", source, accepted.event_id, accepted.event_type, errors=(FieldError(field, reason),))
 
 
 def _event_id_of(submission: Submission) -> str | None:
@@ -208,17 +334,25 @@ class NoStackError(RuntimeError):
     """Neither a configured nor a running embedded stack to talk to."""
 
 
+# A bulk chunk holds thousands of events: the broker may take longer than for one request.
+BULK_TIMEOUT_SECONDS = 120.0
+
+
 @contextlib.asynccontextmanager
-async def open_gateway(settings: Settings) -> AsyncIterator[IngestGateway]:
-    """A gateway on the configured (or running embedded) stack, closed on exit."""
+async def open_gateway(settings: Settings, client: AgencyClient,
+                       timeout: float = BULK_TIMEOUT_SECONDS) -> AsyncIterator[IngestGateway]:
+    """A gateway on the configured (or running embedded) stack submitting as `client`, closed on exit."""
     if not settings.database_url or not settings.kafka_bootstrap_servers:
         raise NoStackError("no stack to ingest into: start `riskwatch up`, or set RISKWATCH_KAFKA_BOOTSTRAP_SERVERS "
                          "and RISKWATCH_DATABASE_URL")
+    if client.agency is None:
+        log.warning("submitting as %s: every agency and unit allowed, recorded under that name", client.name)
     pool = await create_pool(settings.database_url)
     producer = new_producer(settings)
     await producer.start()
     try:
-        yield IngestGateway(Store(pool), producer, pseudonym_key(settings), await cluster_id(settings))
+        yield IngestGateway(Store(pool), producer, pseudonym_key(settings), await cluster_id(settings),
+                            timeout=timeout, client=client)
     finally:
         await producer.stop()
         await pool.close()

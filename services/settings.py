@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     oidc_role_claim: str = "riskwatch_role"
     oidc_scope_claim: str = "riskwatch_scope"
     oidc_supervisor_claim: str = "riskwatch_supervisor"
+    oidc_agency_claim: str = Field(default="riskwatch_agency", description="an agency client's agency")
+    oidc_units_claim: str = Field(default="riskwatch_units", description="an agency client's units (list or spaces)")
+    ingest_timeout_seconds: float = Field(default=3.0, gt=0, le=60, description=(
+        "longest the gateway waits for the broker or the database before answering 503 with Retry-After"))
 
     @field_validator("state_dir")
     @classmethod

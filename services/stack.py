@@ -137,7 +137,7 @@ async def _backlog(consumer: AIOKafkaConsumer, pool: object, cluster: str) -> in
     # The embedded broker can report an end offset below its last record: also count what the
     # gateway accepted on this cluster and the risk processor has not archived yet.
     backlog += await pool.fetchval(  # type: ignore[attr-defined]
-        """SELECT count(*) FROM ingested_event i WHERE cluster_id = $1
+        """SELECT count(*) FROM ingested_event i WHERE cluster_id = $1 AND topic IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM event_archive a WHERE a.event_id = i.event_id)""",
         cluster,
     )

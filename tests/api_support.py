@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from projections.store import create_pool
-from services.auth import Role, add_user
+from services.auth import Role, add_client, add_user
 from services.identity import parse_identity_number, pseudonym
 from services.runtime import pseudonym_key
 from services.stack import Stack
@@ -46,12 +47,39 @@ def client(stack: Stack, token: str | None = None, **headers: str) -> httpx.Asyn
     return httpx.AsyncClient(base_url=stack.api_url, timeout=30, headers=headers)
 
 
+_client_tokens: dict[tuple[int, str, frozenset[str]], str] = {}
+
+
+async def agency_token(stack: Stack, agency: str, units: Iterable[str]) -> str:
+    """The token of an agency client of this agency and units (one client per combination)."""
+    key = (id(stack), agency, frozenset(units))
+    if key not in _client_tokens:
+        async with database(stack) as pool:
+            _client_tokens[key] = await add_client(pool, f"{agency}-{uuid.uuid4().hex[:8]}", agency, key[2])
+    return _client_tokens[key]
+
+
+async def sender_headers(stack: Stack, *documents: Mapping[str, Any]) -> dict[str, str]:
+    """Authorization of a client that may send these documents (of one agency); police for unreadable ones."""
+    agencies = {str(d.get("agency") or "police") for d in documents} or {"police"}
+    assert len(agencies) == 1, "one agency client sends one agency's events"
+    units = {str(d.get("unit") or "Polisen Region Stockholm") for d in documents} or {"Polisen Region Stockholm"}
+    return {"Authorization": f"Bearer {await agency_token(stack, agencies.pop(), units)}"}
+
+
+async def post_documents(stack: Stack, *documents: dict[str, Any]) -> None:
+    """Post the events, each run of one agency's by a client of that agency; all must be accepted."""
+    async with client(stack) as http:
+        for _, run in itertools.groupby(documents, key=lambda d: d["agency"]):
+            sent = list(run)
+            response = await http.post("/v1/events", content=jsonl(*sent), headers={
+                "content-type": "application/x-ndjson", **await sender_headers(stack, *sent)})
+            assert response.status_code == 202, response.text
+
+
 async def ingest(stack: Stack, *documents: dict[str, Any]) -> None:
     """Post the events and wait until every one is folded into the projections."""
-    async with client(stack) as http:
-        response = await http.post("/v1/events", content=jsonl(*documents),
-                                   headers={"content-type": "application/x-ndjson"})
-    assert response.status_code == 202, response.text
+    await post_documents(stack, *documents)
     await stack.wait_until_idle()
 
 

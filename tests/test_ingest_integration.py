@@ -16,16 +16,34 @@ from schemas.codec import decode_event, encode_event
 from schemas.json_format import event_from_json
 from services.stack import Stack
 from streams.topology import AGENCY_TOPICS, ALL_TOPICS, DEADLETTER
-from tests.api_support import read_topic
+from tests.api_support import agency_token, read_topic, sender_headers
 from tests.scenario import at, event, jsonl, new_person
 
 pytestmark = pytest.mark.integration
 
 
-async def post(stack: Stack, body: bytes | dict, content_type: str = "application/json") -> httpx.Response:
+async def post(stack: Stack, body: bytes | dict, content_type: str = "application/json",
+               token: str | None = None) -> httpx.Response:
+    """Post as the given client, or as a client allowed to send the body (police for an unreadable one)."""
     data = json.dumps(body).encode() if isinstance(body, dict) else body
+    if token is not None:
+        headers = {"Authorization": f"Bearer {token}"}
+    else:
+        headers = await sender_headers(stack, *_documents(data))
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
-        return await client.post("/v1/events", content=data, headers={"content-type": content_type})
+        return await client.post("/v1/events", content=data, headers={"content-type": content_type, **headers})
+
+
+def _documents(data: bytes) -> list[dict]:
+    documents = []
+    for line in data.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and isinstance(document.get("agency"), str) and isinstance(document.get("unit"), str):
+            documents.append(document)
+    return documents
 
 
 async def test_accepted_event_is_on_its_agency_topic_keyed_by_pseudonym(stack: Stack) -> None:
@@ -120,26 +138,59 @@ async def test_avro_single_object_body_is_accepted_and_unknown_fingerprints_refu
     assert refused.json()["errors"][0]["field"] == "fingerprint"
 
 
-async def test_file_ingest_reports_each_bad_line_and_publishes_the_good(stack: Stack, tmp_path) -> None:
-    good = [event("police.domestic_callout", new_person(), at(5 + n), {"injuries": False}) for n in range(3)]
-    lines = jsonl(good[0]) + b"not json\n" + jsonl(good[1]) + b'{"event_type": "prosecution.nope"}\n' + jsonl(good[2])
-    path = tmp_path / "events.jsonl"
-    path.write_bytes(lines)
+def _ingest_file(stack: Stack, path, *options: str, **environment: str) -> subprocess.CompletedProcess[str]:
     from services.runtime import child_environment
 
-    result = subprocess.run([sys.executable, "-m", "services.cli", "ingest", str(path)], capture_output=True,
-                            text=True, env=child_environment(stack.settings), timeout=120)
-    assert result.returncode == 1, result.stderr
-    assert "accepted 3, duplicates 0, rejected 2" in result.stdout
-    assert "events.jsonl:2: event: is not valid JSON" in result.stderr
-    assert "events.jsonl:4: event_type:" in result.stderr
+    return subprocess.run([sys.executable, "-m", "services.cli", "ingest", str(path), *options], capture_output=True,
+                          text=True, env={**child_environment(stack.settings), **environment}, timeout=120)
+
+
+async def _clients_of(stack: Stack, documents: list[dict]) -> list[str | None]:
     connection = await asyncpg.connect(stack.settings.database_url)
     try:
-        accepted = await connection.fetchval(
-            "SELECT count(*) FROM ingested_event WHERE event_id = ANY($1::uuid[])", [e["event_id"] for e in good])
+        rows = await connection.fetch("SELECT event_id::text AS event_id, client FROM ingested_event "
+                                      "WHERE event_id = ANY($1::uuid[])", [e["event_id"] for e in documents])
     finally:
         await connection.close()
-    assert accepted == 3
+    clients = {row["event_id"]: row["client"] for row in rows}
+    return [clients.get(e["event_id"]) for e in documents]
+
+
+async def test_file_ingest_reports_each_bad_line_and_publishes_the_good(stack: Stack, tmp_path) -> None:
+    good = [event("police.domestic_callout", new_person(), at(5 + n), {"injuries": False}) for n in range(3)]
+    foreign = event("prosecution.contact_ban_breach_reported", new_person(), at(5), {"electronic_monitoring": False},
+                    unit="Åklagarmyndigheten Stockholm")
+    lines = (jsonl(good[0]) + b"not json\n" + jsonl(good[1]) + b'{"event_type": "prosecution.nope"}\n' + jsonl(good[2])
+             + jsonl(foreign))
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(lines)
+    token = await agency_token(stack, "police", ["Polisen Region Stockholm"])
+
+    refused = _ingest_file(stack, path)
+    assert refused.returncode == 2 and "--token" in refused.stderr, "no credential, no ingest"
+    result = _ingest_file(stack, path, RISKWATCH_CLIENT_TOKEN=token)
+    assert result.returncode == 1, result.stderr
+    assert "accepted 3, duplicates 0, rejected 3" in result.stdout
+    assert "events.jsonl:2: event: is not valid JSON" in result.stderr
+    assert "events.jsonl:4: event_type:" in result.stderr
+    assert "events.jsonl:6: event_type: prosecution.contact_ban_breach_reported is not a police event" in result.stderr
+    clients = await _clients_of(stack, [*good, foreign])
+    assert clients[:3] == [clients[0]] * 3 and clients[0].startswith("police-") and clients[3] is None
+
+
+async def test_file_ingest_as_the_local_operator_is_recorded_under_the_login_name(stack: Stack, tmp_path) -> None:
+    documents = [event("police.domestic_callout", new_person(), at(9), {"injuries": False}),
+                 event("prison_probation.released", new_person(), at(9), {"release_kind": "conditional"},
+                       unit="Kriminalvården Frivård Umeå")]
+    path = tmp_path / "operator.jsonl"
+    path.write_bytes(jsonl(*documents))
+    result = _ingest_file(stack, path, "--as-operator")
+    assert result.returncode == 0, result.stderr
+    assert "ingesting as local-operator:" in result.stderr
+    clients = await _clients_of(stack, documents)
+    assert clients[0] == clients[1] and clients[0].startswith("local-operator:")
+    elsewhere = _ingest_file(stack, path, "--as-operator", RISKWATCH_DATABASE_URL=stack.settings.database_url + "?x=1")
+    assert elsewhere.returncode == 2 and "only against the embedded stack" in elsewhere.stderr
 
 
 async def test_an_independent_librdkafka_client_producing_avro_is_accepted(stack: Stack) -> None:

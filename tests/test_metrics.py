@@ -20,7 +20,8 @@ from schemas.json_format import event_from_json
 from services import metrics
 from services.ingest import Outcome
 from services.stack import Stack
-from tests.scenario import at, event, jsonl, new_person
+from tests.api_support import post_documents, sender_headers
+from tests.scenario import at, event, new_person
 
 TODAY = at(300).date()
 IDENTITY_NUMBER = re.compile(r"\d{6}(?:\d{2})?[-+]?\d{4}")
@@ -221,11 +222,10 @@ async def test_metrics_show_lag_latency_alerts_and_dead_letters_without_persons(
             event("prosecution.contact_ban_breach_reported", subject, at(21), {"electronic_monitoring": True},
                   victims=[victim], unit="Åklagarmyndigheten Stockholm"),
         ]
-        accepted = await client.post(f"{stack.api_url}/v1/events", content=jsonl(*story),
-                                     headers={"content-type": "application/x-ndjson"})
-        assert accepted.status_code == 202, accepted.text
-        refused = await client.post(f"{stack.api_url}/v1/events", content=json.dumps(healthcare_without_basis()),
-                                    headers={"content-type": "application/json"})
+        await post_documents(stack, *story)
+        unlawful = healthcare_without_basis()
+        refused = await client.post(f"{stack.api_url}/v1/events", content=json.dumps(unlawful),
+                                    headers={"content-type": "application/json", **await sender_headers(stack, unlawful)})
         assert refused.status_code == 422
         await stack.wait_until_idle()
 

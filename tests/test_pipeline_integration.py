@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import asyncpg
-import httpx
 import pytest
 
 from projections.model import SubjectState
@@ -21,16 +20,10 @@ from services.stack import Stack
 from streams.app import WorkerRuntime, emit_due_reviews
 from streams.kafka import new_producer
 from streams.topology import SUBJECT_EVENTS
-from tests.scenario import at, escalating_story, event, jsonl, new_person
+from tests.api_support import post_documents
+from tests.scenario import at, escalating_story, event, new_person
 
 pytestmark = pytest.mark.integration
-
-
-async def ingest(stack: Stack, *documents: dict) -> None:
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
-        response = await client.post("/v1/events", content=jsonl(*documents),
-                                     headers={"content-type": "application/x-ndjson"})
-    assert response.status_code == 202, response.text
 
 
 def alias(stack: Stack, number: str) -> str:
@@ -50,7 +43,7 @@ async def test_escalating_case_raises_levels_and_alerts_with_explanations(stack:
     subject, victim = new_person(), new_person()
     story = escalating_story(subject, victim)
     for document in story:  # as the agencies would report it, day by day
-        await ingest(stack, document)
+        await post_documents(stack, document)
         await stack.wait_until_idle()
     ps = alias(stack, subject)
     history = await fetch(stack, "SELECT level, explanation FROM risk_history WHERE subject = $1 ORDER BY event_time", ps)
@@ -89,11 +82,11 @@ async def test_late_and_duplicate_events_give_the_in_order_projection(stack: Sta
 
     ordered_story, shuffled_story = story(in_order), story(shuffled)
     for document in ordered_story:
-        await ingest(stack, document)
+        await post_documents(stack, document)
     late_first = shuffled_story[:]
     random.Random(7).shuffle(late_first)
     for document in late_first:
-        await ingest(stack, document)
+        await post_documents(stack, document)
     await stack.wait_until_idle()
     # the same canonical event again, straight onto subject-events.v1, past the gateway's duplicate check
     ps_shuffled = alias(stack, shuffled)
@@ -119,7 +112,7 @@ async def test_late_and_duplicate_events_give_the_in_order_projection(stack: Sta
 
 async def test_scheduler_writes_review_due_events_into_the_log(stack: Stack) -> None:
     subject, victim = new_person(), new_person()
-    await ingest(stack, event("police.crime_report", subject, at(60), {"offence": "attempted_murder", "strangulation": True, "weapon": True},
+    await post_documents(stack, event("police.crime_report", subject, at(60), {"offence": "attempted_murder", "strangulation": True, "weapon": True},
                                     victims=[victim]))
     await stack.wait_until_idle()
     ps = alias(stack, subject)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.auth import local_operator
 from services.benchmark.phases import wait_until_applied
 from services.benchmark.workload import Throughput, inject_paced
 from services.ingest import open_gateway
@@ -52,7 +53,7 @@ async def alert_latency(stack: Stack, lines: list[bytes], rate: float, archived_
             await consumer.position(tp)  # resolve the end now, not after the first alert
         reading = asyncio.create_task(_read_alerts(consumer, arrived))
         try:
-            async with open_gateway(stack.settings) as gateway:
+            async with open_gateway(stack.settings, local_operator()) as gateway:
                 injected = await inject_paced(gateway, lines, rate, acknowledged)
             await wait_until_applied(stack, archived_before + len(acknowledged), timeout)
             await asyncio.sleep(LAST_ALERTS_SECONDS)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from services.auth import local_operator
 from services.benchmark.latency import alert_latency
 from services.benchmark.phases import (
     MemoryFigure,
@@ -114,7 +115,7 @@ async def _measure(stack: Stack, workers: int, options: BenchOptions, report: Be
 
 async def _preload(stack: Stack, lines: Iterable[bytes], count: int, echo: Echo) -> Ingested:
     echo(f"  pre-loading {count:,} synthetic events through the gateway")
-    async with open_gateway(stack.settings) as gateway:
+    async with open_gateway(stack.settings, local_operator()) as gateway:
         ingested = await preload(gateway, lines)
     echo(f"  ingest: {ingested.throughput.events_per_second:,.0f} events/s")
     if ingested.rejected:
