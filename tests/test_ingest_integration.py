@@ -14,9 +14,10 @@ import pytest
 
 from schemas.codec import decode_event, encode_event
 from schemas.json_format import event_from_json
+from services.auth import Role, add_client, token_hash
 from services.stack import Stack
 from streams.topology import AGENCY_TOPICS, ALL_TOPICS, DEADLETTER
-from tests.api_support import agency_token, read_topic, sender_headers
+from tests.api_support import agency_token, database, read_topic, sender_headers, user
 from tests.scenario import at, event, jsonl, new_person
 
 pytestmark = pytest.mark.integration
@@ -247,3 +248,71 @@ async def test_concurrent_events_about_the_same_new_person_are_all_accepted(stac
     documents = [event("police.domestic_callout", subject, at(8 + n), {"injuries": False}) for n in range(6)]
     answers = await asyncio.gather(*(post(stack, document) for document in documents))
     assert [answer.status_code for answer in answers] == [202] * len(documents), [a.text for a in answers]
+
+
+async def test_events_need_an_agency_client_token(stack: Stack) -> None:
+    document = event("police.domestic_callout", new_person(), at(10), {"injuries": False})
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
+        anonymous = await client.post("/v1/events", json=document)
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+    problem = anonymous.json()
+    assert problem["status"] == 401 and problem["errors"] == [{"field": "authorization", "reason": "missing"}]
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    person = await user(stack, Role.ADMIN)
+    assert (await post(stack, document, token=person)).status_code == 401, "a user's token is not a client's"
+    async with database(stack) as pool:
+        token = await add_client(pool, f"revoked-{uuid.uuid4().hex[:6]}", "police", ["Polisen Region Stockholm"])
+        assert (await post(stack, document, token=token)).status_code == 202
+        await pool.execute("UPDATE agency_client SET revoked_at = now() WHERE token_hash = $1", token_hash(token))
+    assert (await post(stack, dict(document, event_id=str(uuid.uuid4())), token=token)).status_code == 401
+
+
+async def test_a_client_submits_only_its_agency_events_for_its_units(stack: Stack) -> None:
+    token = await agency_token(stack, "police", ["Polisen Region Syd"])
+    own = event("police.domestic_callout", new_person(), at(11), {"injuries": False}, unit="Polisen Region Syd",
+                region="syd")
+    other_agency = event("prison_probation.released", new_person(), at(11), {"release_kind": "conditional"},
+                         unit="Polisen Region Syd")
+    other_unit = event("police.domestic_callout", new_person(), at(11), {"injuries": False})
+    response = await post(stack, jsonl(own, other_agency, other_unit), "application/x-ndjson", token=token)
+    assert response.status_code == 403, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "rejected"]
+    assert results[1]["errors"][0]["field"] == "event_type" and "not a police event" in results[1]["errors"][0]["reason"]
+    assert results[2]["errors"][0]["field"] == "unit"
+    assert results[2]["errors"][0]["reason"].startswith("'Polisen Region Stockholm' is not one of the units")
+    async with database(stack) as pool:
+        client = await pool.fetchval("SELECT name FROM agency_client WHERE token_hash = $1", token_hash(token))
+        recorded = await pool.fetch("SELECT event_id::text AS event_id, client FROM ingested_event "
+                                    "WHERE event_id = ANY($1::uuid[])", [own["event_id"], other_agency["event_id"],
+                                                                         other_unit["event_id"]])
+        kept = await pool.fetchval("SELECT count(*) FROM dead_letter WHERE original = ANY($1::bytea[])",
+                                   [json.dumps(d).encode() for d in (other_agency, other_unit)])
+    assert [(r["event_id"], r["client"]) for r in recorded] == [(own["event_id"], client)]
+    assert kept == 2, "forbidden events are kept in the dead letters"
+    single = await post(stack, other_unit, token=token)
+    assert single.status_code == 403 and single.json()["errors"][0]["field"] == "unit"
+
+
+async def test_one_event_id_sent_twice_at_once_is_accepted_once(stack: Stack) -> None:
+    """100 pairs of different events sharing an id, all sent at the same moment: one 202 and one 409 each."""
+    pairs = []
+    for n in range(100):
+        first = event("police.domestic_callout", new_person(), at(12), {"injuries": False})
+        pairs.append((first, dict(first, payload={"injuries": True})))
+    token = await agency_token(stack, "police", ["Polisen Region Stockholm"])
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits,
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        answers = await asyncio.gather(*(client.post("/v1/events", json=document)
+                                         for pair in pairs for document in pair))
+    statuses = [answer.status_code for answer in answers]
+    assert all(sorted(statuses[2 * n:2 * n + 2]) == [202, 409] for n in range(100)), statuses
+    accepted = {answer.json()["event_id"]: answer.json() for answer in answers if answer.status_code == 202}
+    on_topic = [r for r in await read_topic(stack, AGENCY_TOPICS["police"])
+                if decode_event(r.value).record["event_id"] in accepted]
+    assert len(on_topic) == 100, "each id is published once"
+    for record in on_topic:
+        decoded = decode_event(record.value).record
+        assert (record.partition, record.offset) == (accepted[decoded["event_id"]]["partition"],
+                                                     accepted[decoded["event_id"]]["offset"])
