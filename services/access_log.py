@@ -44,15 +44,16 @@ def stated_purpose(request: Request, parameter: str | None = None) -> str | None
     Stored exactly as written. HTTP header values are bytes; clients send non-ASCII either as
     UTF-8 in X-Purpose or percent-encoded in X-Purpose* (RFC 8187: UTF-8''hotbed%C3%B6mning).
     """
-    extended = _header_bytes(request, PURPOSE_HEADER + "*")
+    extended, plain = _header_bytes(request, PURPOSE_HEADER + "*"), _header_bytes(request, PURPOSE_HEADER)
     if extended is not None:
-        purpose = _rfc8187(extended)
+        source, purpose = PURPOSE_HEADER + "*", _rfc8187(extended)
+    elif plain is not None:
+        source, purpose = PURPOSE_HEADER, _utf8(plain, PURPOSE_HEADER)
     else:
-        plain = _header_bytes(request, PURPOSE_HEADER)
-        purpose = _utf8(plain, PURPOSE_HEADER) if plain is not None else parameter or ""
+        source, purpose = "purpose", parameter or ""
     purpose = purpose.strip()
     if any(unicodedata.category(character) in ("Cc", "Cs") for character in purpose):
-        raise HTTPException(400, f"{PURPOSE_HEADER}: holds a control character; state the purpose in words")
+        raise HTTPException(400, f"{source}: holds a control character; state the purpose in words")
     return purpose[:MAX_PURPOSE] or None
 
 

@@ -139,3 +139,29 @@ async def test_when_the_log_cannot_be_written_nothing_is_disclosed_or_changed(st
         steps = await pool.fetchval("SELECT count(*) FROM alert_workflow WHERE alert_id = $1::uuid",
                                     story.release_alert)
     assert (status, steps) == ("open", 0)
+
+
+@pytest.mark.parametrize(("header", "value"), [
+    ("X-Purpose", "hotbedömning inför häktning, Åsa".encode()),
+    ("X-Purpose*", b"UTF-8''hotbed%C3%B6mning inf%C3%B6r h%C3%A4ktning%2C %C3%85sa"),
+], ids=["UTF-8 bytes", "RFC 8187"])
+async def test_a_swedish_purpose_is_logged_exactly_as_written(stack: Stack, story: Story, analyst: str,
+                                                              header: str, value: bytes) -> None:
+    before = await last_access_id(stack)
+    async with client(stack, analyst) as http:
+        response = await http.get(f"/v1/subjects/{story.subject}", headers={header: value})
+    assert response.status_code == 200, response.text
+    assert [row["purpose"] for row in await access_rows(stack, before)] == ["hotbedömning inför häktning, Åsa"]
+
+
+@pytest.mark.parametrize("value", ["hotbedömning".encode("latin-1"), b"UTF-16''x", b"UTF-8''hot%00"],
+                         ids=["latin-1 bytes", "unknown charset", "control character"])
+async def test_a_purpose_that_cannot_be_read_exactly_is_refused(stack: Stack, story: Story, analyst: str,
+                                                                value: bytes) -> None:
+    header = "X-Purpose*" if b"''" in value else "X-Purpose"
+    before = await last_access_id(stack)
+    async with client(stack, analyst) as http:
+        response = await http.get(f"/v1/subjects/{story.subject}", headers={header: value})
+    assert response.status_code == 400, response.text
+    assert header in response.json()["detail"]
+    assert await access_rows(stack, before) == []
