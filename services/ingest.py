@@ -93,12 +93,11 @@ class _Batch:
     accepted: list[_Accepted] = field(default_factory=list)
     identities: dict[str, tuple[str, str]] = field(default_factory=dict)
     refused: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
-    claimed: bool = False  # `accepted` holds only the events whose ids this batch claimed
 
 
 class IngestGateway:
     def __init__(self, store: Store, producer: AIOKafkaProducer, key: bytes, cluster_id: str, *,
-                 timeout: float = 3.0, client: AgencyClient | None = None,
+                 timeout: float = 2.0, client: AgencyClient | None = None,
                  today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.timezone.utc).date()) -> None:
         self.store = store
         self.cluster_id = cluster_id
@@ -142,9 +141,10 @@ class IngestGateway:
                 )
         except DATABASE_AWAY as error:
             await self._give_up(batch, submissions, "database", error)
+            self._unkept(batch)  # waiting on the database again would only double the answer's delay
         else:
             await self._publish(batch, submissions)
-        await self._dead_letter(batch, submissions)
+            await self._dead_letter(batch, submissions)
         outcomes = [outcome for outcome in batch.outcomes if outcome is not None]
         metrics.record_ingest(outcomes, time.perf_counter() - started)
         return outcomes
@@ -219,7 +219,7 @@ class IngestGateway:
             else:
                 batch.outcomes[accepted.index] = _unavailable(source, accepted, "event_id",
                                                               "is being accepted by another request; retry")
-        batch.accepted, batch.claimed = fresh, True
+        batch.accepted = fresh
 
     async def _publish(self, batch: _Batch, submissions: Sequence[Submission]) -> None:
         """Publish the claimed events, waiting at most the timeout for the broker.
@@ -280,11 +280,8 @@ class IngestGateway:
         for accepted in batch.accepted:
             batch.outcomes[accepted.index] = _unavailable(submissions[accepted.index].source, accepted,
                                                           dependency, "is unavailable; retry")
-        # Only claims known to be this batch's are released; any other lapses after the in-flight time.
-        if batch.claimed:
-            with contextlib.suppress(*DATABASE_AWAY):
-                async with asyncio.timeout(self.timeout):
-                    await self.store.release_claims(self.cluster_id, [a.event_id for a in batch.accepted])
+        # Claims are not released: the database is away. Unpublished, they lapse after the
+        # in-flight time, and the same content may then claim them again.
         batch.accepted = []
 
     async def _dead_letter(self, batch: _Batch, submissions: Sequence[Submission]) -> None:
@@ -307,11 +304,15 @@ class IngestGateway:
         except (*DATABASE_AWAY, *BROKER_AWAY) as error:
             log.warning("could not keep %d refused submissions (%s); answered 503", len(batch.refused),
                         type(error).__name__)
-            for index, _ in batch.refused:
-                refused = batch.outcomes[index]
-                assert refused is not None
-                batch.outcomes[index] = Outcome("unavailable", refused.source, refused.event_id, refused.event_type,
-                                                errors=(FieldError("dead letters", "cannot be kept right now; retry"),))
+            self._unkept(batch)
+
+    def _unkept(self, batch: _Batch) -> None:
+        """Refused submissions that cannot be kept in the dead letters are answered 503, to be sent again."""
+        for index, _ in batch.refused:
+            refused = batch.outcomes[index]
+            assert refused is not None
+            batch.outcomes[index] = Outcome("unavailable", refused.source, refused.event_id, refused.event_type,
+                                            errors=(FieldError("dead letters", "cannot be kept right now; retry"),))
 
 
 def _unavailable(source: str, accepted: _Accepted, field: str, reason: str) -> Outcome:

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     oidc_supervisor_claim: str = "riskwatch_supervisor"
     oidc_agency_claim: str = Field(default="riskwatch_agency", description="an agency client's agency")
     oidc_units_claim: str = Field(default="riskwatch_units", description="an agency client's units (list or spaces)")
-    ingest_timeout_seconds: float = Field(default=3.0, gt=0, le=60, description=(
+    ingest_timeout_seconds: float = Field(default=2.0, gt=0, le=60, description=(
         "longest the gateway waits for the broker or the database before answering 503 with Retry-After"))
 
     @field_validator("state_dir")

@@ -24,7 +24,8 @@ import pytest
 
 from projections.digest import document_digest
 from projections.store import Store, create_pool
-from services.ingest import IngestGateway, Submission
+from services.auth import local_operator
+from services.ingest import BULK_TIMEOUT_SECONDS, IngestGateway, Submission
 from services.runtime import pseudonym_key
 from services.stack import Stack, started_stack
 from services.synthetic import generate
@@ -53,8 +54,10 @@ async def ingest_chunk(stack: Stack, lines: list[bytes]) -> None:
     producer = new_producer(stack.settings)
     await producer.start()
     try:
-        gateway = IngestGateway(Store(pool), producer, pseudonym_key(stack.settings), await cluster_id(stack.settings))
-        outcomes = await gateway.submit([Submission(line, "json", f"line {n}") for n, line in enumerate(lines)])
+        gateway = IngestGateway(Store(pool), producer, pseudonym_key(stack.settings), await cluster_id(stack.settings),
+                                timeout=BULK_TIMEOUT_SECONDS)
+        outcomes = await gateway.submit([Submission(line, "json", f"line {n}") for n, line in enumerate(lines)],
+                                        local_operator())
     finally:
         await producer.stop()
         await pool.close()
