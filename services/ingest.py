@@ -44,8 +44,9 @@ Format = Literal["json", "avro"]
 Status = Literal["accepted", "duplicate", "rejected", "unavailable"]
 
 # A dependency away, not a defect: the sender is told to retry (503) instead of a traceback.
-DATABASE_AWAY = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                 asyncpg.OperatorInterventionError, asyncpg.QueryCanceledError)
+# asyncpg raises InternalClientError when it returns a connection that died mid-query to its pool.
+DATABASE_AWAY = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+                 asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError, asyncpg.QueryCanceledError)
 BROKER_AWAY = (KafkaError, TimeoutError)
 
 @dataclass(frozen=True, slots=True)

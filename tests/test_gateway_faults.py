@@ -69,7 +69,7 @@ async def stream(stack: Stack, token: str, streams: Streams) -> None:
                 response = await client.post("/v1/events", json=document)
                 streams.answers.append(Answer(response.status_code, time.monotonic() - started, time.monotonic(),
                                               response.headers.get("retry-after")))
-                if response.status_code == 202:
+                if response.status_code in (200, 202):  # 200: an earlier try was accepted, its answer lost
                     streams.accepted.append(document["event_id"])
                     break
                 # a client backs off before sending again; it paces the client, it synchronises nothing
@@ -124,7 +124,7 @@ async def test_broker_paused_and_database_restarted_while_events_stream(faulty_s
         streams.stop = True
         await asyncio.gather(*senders)
 
-    assert {a.status for a in streams.answers} <= {202, 503}, {a.status for a in streams.answers}
+    assert {a.status for a in streams.answers} <= {200, 202, 503}, {a.status for a in streams.answers}
     unavailable = [a for a in streams.answers if a.status == 503]
     assert unavailable and all(a.retry_after and int(a.retry_after) >= 1 for a in unavailable)
     slowest = max(a.seconds for a in streams.answers)
