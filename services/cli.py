@@ -102,7 +102,7 @@ def _print_stack(stack: "Stack") -> None:
         ("broker", f"{settings.kafka_bootstrap_servers}" + (" (embedded, in memory)" if stack.broker else "")),
         ("database", _redact(settings.database_url or "") + (" (embedded)" if stack.database else "")),
         ("stream workers", f"{len(stack.workers)} (normalize, risk, outbox relay, scheduler)"),
-        ("ingest", f"POST {stack.api_url}/v1/events   or   riskwatch ingest FILE.jsonl"),
+        ("ingest", f"POST {stack.api_url}/v1/events   or   riskwatch ingest --as-operator FILE.jsonl"),
         ("API docs", f"{stack.api_url}/docs"),
         ("health", f"{stack.api_url}/healthz  {stack.api_url}/readyz"),
         ("state and logs", str(settings.state_dir)),

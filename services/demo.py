@@ -171,7 +171,7 @@ def _banner(stack: Stack, options: DemoOptions, events: int, echo: Echo) -> None
     state_dir = stack.settings.state_dir
     echo("riskwatch demo is up")
     echo(f"  API        {stack.api_url}   (interactive docs: {stack.api_url}/docs)")
-    echo(f"  ingest     POST {stack.api_url}/v1/events   or   RISKWATCH_STATE_DIR={state_dir} riskwatch ingest FILE")
+    echo(f"  ingest     POST {stack.api_url}/v1/events   or   RISKWATCH_STATE_DIR={state_dir} riskwatch ingest --as-operator FILE")
     echo(f"  logs       {state_dir / 'logs'}")
     echo(f"  feed       {events} synthetic events of {options.subjects} subjects (seed {options.seed}), "
          f"{options.rate:g} a second")

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("ingest", "normalize", "risk")
 DEAD_LETTER_REASONS = ("malformed", "unknown_type", "missing_field", "wrong_type", "invalid_value",
-                       "identity_number", "legal_basis", "unknown_fingerprint", "conflict", "other")
+                       "identity_number", "legal_basis", "unknown_fingerprint", "conflict", "forbidden", "other")
 OTHER_TOPIC = "other"
 
 # `_created` samples would double every series for a timestamp nobody charts
@@ -112,7 +112,7 @@ def _initialise_series() -> None:
         for reason in DEAD_LETTER_REASONS:
             if stage != "risk":  # the risk stage refuses nothing to the dead-letter topic
                 DEAD_LETTERS.labels(stage, reason)
-    for outcome in ("accepted", "duplicate", "rejected"):
+    for outcome in ("accepted", "duplicate", "rejected", "unavailable"):
         INGEST_SUBMISSIONS.labels(outcome)
     for trigger in Trigger:
         for level in Level:
@@ -175,6 +175,8 @@ def record_ingest(outcomes: Sequence["Outcome"], seconds: float) -> None:
         elif outcome.status == "rejected":
             if outcome.conflict:
                 reason = "conflict"
+            elif outcome.forbidden:
+                reason = "forbidden"
             elif outcome.errors:
                 reason = dead_letter_reason(outcome.errors[0].field, outcome.errors[0].reason)
             else:
