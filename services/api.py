@@ -48,7 +48,7 @@ def create_api(settings: Settings) -> FastAPI:
         timeout = settings.ingest_timeout_seconds
         pool = await create_pool(settings.database_url)
         # the gateway's own connections: a database that does not answer is given up on in time
-        ingest_pool = await create_pool(settings.database_url, timeout=timeout, command_timeout=timeout)
+        ingest_pool = await create_pool(settings.database_url, max_size=8, timeout=timeout, command_timeout=timeout)
         producer = new_producer(settings)
         await producer.start()
         store = Store(ingest_pool)

@@ -20,11 +20,21 @@ from fastapi import HTTPException
 from jwt.algorithms import RSAAlgorithm
 
 from services.alert_workflow import Status, WorkflowAction, WorkflowRefused, next_status
-from services.auth import OidcAuthenticator, Principal, Role, UserError, authenticator_for, check_scope
+from services.auth import (
+    AgencyClient,
+    OidcAuthenticator,
+    Principal,
+    Role,
+    UserError,
+    authenticator_for,
+    check_scope,
+    client_authenticator_for,
+)
 from services.runtime import child_environment
 from services.settings import Settings
 from services.stack import Stack
 from tests.api_support import client, database
+from tests.scenario import at, event, new_person
 
 ISSUER, AUDIENCE = "https://idp.example/realms/police", "riskwatch"
 
@@ -168,3 +178,49 @@ async def test_users_add_prints_a_token_once_and_keeps_only_its_hash(stack: Stac
     assert riskwatch("revoke", "lena.lind").returncode == 0
     async with client(stack, token) as http:
         assert (await http.get("/v1/me")).status_code == 401
+
+
+async def test_an_oidc_client_credentials_token_is_an_agency_client(jwks_url: str, provider_key: Any) -> None:
+    settings = Settings(oidc_jwks_url=jwks_url, oidc_issuer=ISSUER, oidc_audience=AUDIENCE)
+    clients = client_authenticator_for(settings, pool=None)
+    system = _token(provider_key, sub="svc-1", client_id="rar-syd", riskwatch_role=None, riskwatch_scope=None,
+                    preferred_username=None, riskwatch_agency="police",
+                    riskwatch_units=["Polisen Region Syd", "Polisen Region Syd Malmö"])
+    client = await clients.authenticate(system)
+    assert client == AgencyClient("rar-syd", "police", frozenset({"Polisen Region Syd", "Polisen Region Syd Malmö"}))
+    assert client.refusal("police.arrest", "Polisen Region Syd") is None
+    assert client.refusal("prison_probation.released", "Polisen Region Syd").field == "event_type"
+    assert client.refusal("police.arrest", "Polisen Region Stockholm").field == "unit"
+    person = _token(provider_key)  # a user's token: no agency, no units
+    assert await clients.authenticate(person) is None
+    unknown_agency = _token(provider_key, riskwatch_agency="customs", riskwatch_units="Tullverket")
+    assert await clients.authenticate(unknown_agency) is None
+
+
+@pytest.mark.integration
+async def test_clients_add_list_revoke(stack: Stack) -> None:
+    def riskwatch(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "services.cli", "clients", *arguments], capture_output=True,
+                              text=True, env=child_environment(stack.settings), timeout=60)
+
+    added = riskwatch("add", "kvv-frivard", "--agency", "prison_probation",
+                      "--units", "Kriminalvården Frivård Malmö, Kriminalvården Frivård Lund")
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip()
+    assert token.startswith("rwc_") and "shown once" in added.stderr
+    async with database(stack) as pool:
+        row = await pool.fetchrow("SELECT token_hash, agency, units FROM agency_client WHERE name = 'kvv-frivard'")
+    assert bytes(row["token_hash"]) == hashlib.sha256(token.encode()).digest()
+    assert (row["agency"], row["units"]) == ("prison_probation", ["Kriminalvården Frivård Lund",
+                                                                 "Kriminalvården Frivård Malmö"])
+    listed = riskwatch("list")
+    assert "kvv-frivard\tprison_probation\tKriminalvården Frivård Lund,Kriminalvården Frivård Malmö" in listed.stdout
+    assert token not in listed.stdout
+    assert "--agency" in riskwatch("add", "x", "--agency", "customs", "--units", "u").stderr
+    assert "--units" in riskwatch("add", "y", "--agency", "police", "--units", " , ").stderr
+    assert riskwatch("revoke", "kvv-frivard").returncode == 0
+    assert "REVOKED" in riskwatch("list").stdout
+    async with client(stack, token) as http:
+        released = event("prison_probation.released", new_person(), at(40), {"release_kind": "conditional"},
+                         unit="Kriminalvården Frivård Malmö")
+        assert (await http.post("/v1/events", json=released)).status_code == 401
