@@ -141,7 +141,7 @@ class IngestGateway:
                     (ps, number, kind) for ps, (number, kind) in batch.identities.items()
                 )
         except DATABASE_AWAY as error:
-            await self._give_up(batch, submissions, "database", error)
+            self._give_up(batch, submissions, error)
             self._unkept(batch)  # waiting on the database again would only double the answer's delay
         else:
             await self._publish(batch, submissions)
@@ -273,14 +273,13 @@ class IngestGateway:
             # unpublished, lapse after the in-flight time, and the same content may then be sent again.
             log.warning("could not record %d published events (%s)", len(acknowledged), type(error).__name__)
 
-    async def _give_up(self, batch: _Batch, submissions: Sequence[Submission], dependency: str,
-                       error: BaseException) -> None:
+    def _give_up(self, batch: _Batch, submissions: Sequence[Submission], error: BaseException) -> None:
         """The database is away before anything was published: nothing of the batch is accepted."""
-        log.warning("%s unavailable (%s); answering 503 for %d events", dependency, type(error).__name__,
+        log.warning("database unavailable (%s); answering 503 for %d events", type(error).__name__,
                     len(batch.accepted))
         for accepted in batch.accepted:
             batch.outcomes[accepted.index] = _unavailable(submissions[accepted.index].source, accepted,
-                                                          dependency, "is unavailable; retry")
+                                                          "database", "is unavailable; retry")
         # Claims are not released: the database is away. Unpublished, they lapse after the
         # in-flight time, and the same content may then claim them again.
         batch.accepted = []
