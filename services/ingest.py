@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable, Literal, Sequence
@@ -21,7 +20,8 @@ from aiokafka import AIOKafkaProducer
 from projections.store import Store, create_pool
 from schemas.codec import decode_event, encode_event
 from schemas.errors import ContractError, EventValidationError, FieldError, withhold_identity_numbers_in_bytes
-from schemas.json_format import check_event, event_from_json
+from schemas.json_format import check_event, event_from_json, parse_json_event
+from schemas.rules import UUID_PATTERN
 from services import metrics
 from services.identity import parse_identity_number, pseudonym
 from services.runtime import pseudonym_key
@@ -121,15 +121,7 @@ class IngestGateway:
             decoded = decode_event(submission.raw)
             check_event(decoded.event_type, decoded.record, today=today)
             return decoded.event_type, decoded.record
-        try:
-            document = json.loads(submission.raw)
-        except UnicodeDecodeError:
-            raise EventValidationError([FieldError("event", "is not UTF-8 text")]) from None
-        except json.JSONDecodeError as error:
-            raise EventValidationError(
-                [FieldError("event", f"is not valid JSON ({error.msg}; line {error.lineno}, column {error.colno})")]
-            ) from None
-        return event_from_json(document, today=today)
+        return event_from_json(parse_json_event(submission.raw), today=today)
 
     def _pseudonymize(self, record: dict[str, Any], batch: _Batch, today: dt.date) -> None:
         persons = [record["subject"], *(related["person"] for related in record.get("related_persons", []))]
@@ -197,11 +189,12 @@ def _event_id_of(submission: Submission) -> str | None:
     if submission.format != "json":
         return None
     try:
-        document = json.loads(submission.raw)
-    except ValueError:
+        document = parse_json_event(submission.raw)
+    except ContractError:
         return None
     event_id = document.get("event_id") if isinstance(document, dict) else None
-    return event_id if isinstance(event_id, str) and len(event_id) <= 64 else None
+    # Only a real event id is echoed: anything else may be an identity number or not text at all.
+    return event_id if isinstance(event_id, str) and UUID_PATTERN.match(event_id) else None
 
 
 class NoStackError(RuntimeError):
