@@ -64,6 +64,16 @@ def identity_number_spans(text: str) -> list[tuple[int, int]]:
     """Where in `text` something shaped like an identity number is written, in any spelling."""
     if not any(char.isdigit() or char == "\\" for char in text):
         return []  # the common case, kept cheap: no digit, no escape, no number
+    view, origins = _view(text)
+    return [(origins[match.start()][0], origins[match.end() - 1][1]) for match in _SHAPE.finditer(view)]
+
+
+def normalised(text: str) -> str:
+    """The view identity numbers are looked for in: ASCII digits, separators (-, + and space), x for anything else."""
+    return _view(text)[0]
+
+
+def _view(text: str) -> tuple[str, list[tuple[int, int]]]:
     view: list[str] = []
     origins: list[tuple[int, int]] = []
     for start, end, char in _units(text):
@@ -71,7 +81,7 @@ def identity_number_spans(text: str) -> list[tuple[int, int]]:
         if counted:
             view.append(counted)
             origins.append((start, end))
-    return [(origins[match.start()][0], origins[match.end() - 1][1]) for match in _SHAPE.finditer("".join(view))]
+    return "".join(view), origins
 
 
 def holds_identity_number(text: str) -> bool:

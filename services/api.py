@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
@@ -10,7 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from projections.store import Store, create_pool
-from services.ingest import IngestGateway, Outcome, Submission
+from schemas.errors import FieldError
+from services.ingest import Format, IngestGateway, Outcome, Submission
+from services.problems import documented, install_problems, problem
 from services.query import query_services, router as query_router
 from services.metrics import add_metrics_route
 from services.runtime import pseudonym_key
@@ -18,6 +21,9 @@ from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_EVENTS_PER_BODY = 10_000
+# Of a body over MAX_BODY_BYTES the dead letters keep this much, with its size and SHA-256.
+KEPT_PREFIX_BYTES = 4096
 JSON_TYPES = {"application/json"}
 NDJSON_TYPES = {"application/x-ndjson", "application/jsonl", "application/json-seq"}
 AVRO_TYPES = {"application/vnd.apache.avro+binary", "avro/binary", "application/octet-stream"}
@@ -63,33 +69,53 @@ def create_api(settings: Settings) -> FastAPI:
             "One JSON event (application/json), several as JSON Lines (application/x-ndjson), or one Avro "
             "single-object encoded event (application/vnd.apache.avro+binary). Answers after the broker "
             "acknowledged (acks=all): 202 accepted, 200 duplicate of an accepted event, 422 with every wrong "
-            "field, 409 when the event id was used for a different event."
+            "field, 409 when the event id was used for a different event. Refusals are problem details "
+            "(application/problem+json) and are kept in the dead letters, 413 and 415 included."
         ),
+        responses={status: documented(description) for status, description in (
+            (409, "The event id was accepted for a different event"),
+            (413, f"The body is over {MAX_BODY_BYTES} bytes or holds over {MAX_EVENTS_PER_BODY} events"),
+            (415, "A media type the gateway does not take"),
+            (422, "Every wrong field, with the reason"),
+        )},
     )
     async def post_events(request: Request) -> JSONResponse:
         media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return _problem(413, "body", f"is larger than {MAX_BODY_BYTES} bytes; send a file with `riskwatch ingest`")
+        state: ApiState = request.app.state.riskwatch
+        body, size, digest = await _bounded_body(request)
+        kind: Format = "json" if media_type in JSON_TYPES | NDJSON_TYPES else "avro" if media_type in AVRO_TYPES else "other"
+        if size > MAX_BODY_BYTES:
+            refused = FieldError("body", f"is {size} bytes, larger than {MAX_BODY_BYTES}; send a file with "
+                                         f"`riskwatch ingest` (kept: the first {len(body)} bytes, SHA-256 {digest})")
+            return await _refused(state, Submission(body, kind, "http"), refused, 413)
+        if kind == "other":
+            allowed = ", ".join(sorted(JSON_TYPES | NDJSON_TYPES | AVRO_TYPES))
+            refused = FieldError("content-type", f"{media_type[:80]!r} is not accepted; use one of {allowed}")
+            return await _refused(state, Submission(body, kind, "http"), refused, 415)
         submissions: list[Submission]
-        if media_type in JSON_TYPES:
-            submissions = [Submission(body, "json", "http")]
-        elif media_type in NDJSON_TYPES:
+        if media_type in NDJSON_TYPES:
             submissions = [Submission(line, "json", f"http line {n}")
                            for n, line in enumerate(body.splitlines(), start=1) if line.strip()]
-        elif media_type in AVRO_TYPES:
-            submissions = [Submission(body, "avro", "http")]
+            if len(submissions) > MAX_EVENTS_PER_BODY:
+                refused = FieldError("body", f"holds {len(submissions)} events, more than {MAX_EVENTS_PER_BODY}; "
+                                             "send them in several requests")
+                return await _refused(state, Submission(body, kind, "http"), refused, 413)
         else:
-            allowed = ", ".join(sorted(JSON_TYPES | NDJSON_TYPES | AVRO_TYPES))
-            return _problem(415, "content-type", f"{media_type!r} is not accepted; use one of {allowed}")
+            submissions = [Submission(body, kind, "http")]
         if not submissions:
-            return _problem(422, "body", "holds no event")
-        state: ApiState = request.app.state.riskwatch
+            return await _refused(state, Submission(body, kind, "http"), FieldError("body", "holds no event"), 422)
         outcomes = await state.gateway.submit(submissions)
         if media_type in NDJSON_TYPES:
             worst = max((_status(o) for o in outcomes), default=202)
-            return JSONResponse({"results": [o.to_dict() for o in outcomes]}, status_code=worst if worst >= 400 else 202)
+            results = [o.to_dict() for o in outcomes]
+            if worst < 400:
+                return JSONResponse({"results": results}, status_code=202)
+            wrong = [FieldError(f"lines[{o.source.removeprefix('http line ')}].{e.field}", e.reason)
+                     for o in outcomes for e in o.errors]
+            return problem(worst, wrong, results=results)
         outcome = outcomes[0]
+        if outcome.status == "rejected":
+            return problem(_status(outcome), outcome.errors, event_id=outcome.event_id, event_type=outcome.event_type)
         return JSONResponse(outcome.to_dict(), status_code=_status(outcome))
 
     @app.get("/healthz", summary="The process is alive")
@@ -113,7 +139,25 @@ def create_api(settings: Settings) -> FastAPI:
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
+    install_problems(app)
     return app
+
+
+async def _bounded_body(request: Request) -> tuple[bytes, int, str]:
+    """(body, size, SHA-256): the whole body up to MAX_BODY_BYTES, of a larger one its first KEPT_PREFIX_BYTES."""
+    kept, size, digest = bytearray(), 0, hashlib.sha256()
+    async for chunk in request.stream():
+        size += len(chunk)
+        digest.update(chunk)
+        if size <= MAX_BODY_BYTES:
+            kept += chunk
+    return bytes(kept if size <= MAX_BODY_BYTES else kept[:KEPT_PREFIX_BYTES]), size, digest.hexdigest()
+
+
+async def _refused(state: ApiState, submission: Submission, error: FieldError, status: int) -> JSONResponse:
+    """A body refused as a whole: kept in the dead letters like any refused event, answered as a problem."""
+    await state.gateway.refuse(submission, error)
+    return problem(status, [error])
 
 
 def _status(outcome: Outcome) -> int:
@@ -122,7 +166,3 @@ def _status(outcome: Outcome) -> int:
     if outcome.status == "duplicate":
         return 200
     return 409 if outcome.conflict else 422
-
-
-def _problem(status: int, field: str, reason: str) -> JSONResponse:
-    return JSONResponse({"status": "rejected", "errors": [{"field": field, "reason": reason}]}, status_code=status)

@@ -29,7 +29,7 @@ from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
 from streams.topology import DEADLETTER, agency_topic
 
-Format = Literal["json", "avro"]
+Format = Literal["json", "avro", "other"]  # other: a body of a media type the gateway does not take
 Status = Literal["accepted", "duplicate", "rejected"]
 
 
@@ -115,6 +115,14 @@ class IngestGateway:
         outcomes = [outcome for outcome in batch.outcomes if outcome is not None]
         metrics.record_ingest(outcomes, time.perf_counter() - started)
         return outcomes
+
+    async def refuse(self, submission: Submission, error: FieldError) -> Outcome:
+        """Dead-letter a body refused before it could be read as events (too large, a wrong media type)."""
+        batch = _Batch(outcomes=[Outcome("rejected", submission.source, errors=(error,))], refused=[(0, str(error))])
+        await self._dead_letter(batch, [submission])
+        outcomes = [outcome for outcome in batch.outcomes if outcome is not None]
+        metrics.record_ingest(outcomes, 0.0)
+        return outcomes[0]
 
     def _read(self, submission: Submission, today: dt.date) -> tuple[str, dict[str, Any]]:
         if submission.format == "avro":

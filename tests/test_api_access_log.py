@@ -106,7 +106,7 @@ async def test_reveal_needs_a_purpose_and_discloses_the_identity_number(
         refused = await http.get(f"/v1/subjects/{story.subject}/identity")
         revealed = await http.get(f"/v1/subjects/{story.subject}/identity",
                                   params={"purpose": "threat assessment meeting"})
-    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "purpose"]
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "purpose"
     assert revealed.status_code == 200
     assert revealed.json()["identity_number"] == story.person.replace("-", "")
     rows = await access_rows(stack, before)
