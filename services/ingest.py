@@ -31,6 +31,8 @@ from streams.topology import DEADLETTER, agency_topic
 
 Format = Literal["json", "avro", "other"]  # other: a body of a media type the gateway does not take
 Status = Literal["accepted", "duplicate", "rejected"]
+# Of a larger refused input the dead-letter topic keeps this prefix, with the size and SHA-256.
+DEAD_LETTER_TOPIC_BYTES = 64 * 1024
 
 
 
@@ -188,7 +190,13 @@ class IngestGateway:
             submission = submissions[index]
             headers = [("reason", reason.encode()), ("source", submission.source.encode()),
                        ("format", submission.format.encode())]
-            sends.append(await self.producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(submission.raw), headers=headers))
+            kept = withhold_identity_numbers_in_bytes(submission.raw)
+            if len(kept) > DEAD_LETTER_TOPIC_BYTES:
+                # A record must fit the broker's limit; PostgreSQL keeps the whole input.
+                headers += [("size", str(len(submission.raw)).encode()),
+                            ("sha256", hashlib.sha256(submission.raw).hexdigest().encode())]
+                kept = kept[:DEAD_LETTER_TOPIC_BYTES]
+            sends.append(await self.producer.send(DEADLETTER, kept, headers=headers))
         await asyncio.gather(*sends)
 
 
