@@ -7,6 +7,7 @@ many more with the seeds varied."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 from typing import Any
 
@@ -27,11 +28,13 @@ pytestmark = pytest.mark.integration
 
 EXAMPLES = int(os.environ.get("RISKWATCH_FUZZ_EXAMPLES", "5"))  # per operation, role and kind of path
 PROBLEM_MEMBERS = {"type", "title", "status", "detail", "errors"}
+statuses: collections.Counter[int] = collections.Counter()
 
 
 @schemathesis.check
 def problem_details(ctx: Any, response: Any, case: schemathesis.Case[Any]) -> bool:
     """Every 4xx and 5xx answer is RFC 9457 problem details naming its status."""
+    statuses[response.status_code] += 1
     if response.status_code < 400:
         return True
     assert response.headers.get("content-type", [""])[0].startswith("application/problem+json"), response.headers
@@ -63,6 +66,7 @@ def test_generated_requests_cause_no_server_error(stack: Stack) -> None:
         for session in sessions:
             for strategy in strategies:
                 _explore(stack, strategy, session)
+    print(f"\nAPI fuzz: {sum(statuses.values())} requests, by status: {dict(sorted(statuses.items()))}")
 
 
 def _explore(stack: Stack, strategy: SearchStrategy[schemathesis.Case[Any]], session: requests.Session) -> None:
