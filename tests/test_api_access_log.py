@@ -133,7 +133,7 @@ async def test_when_the_log_cannot_be_written_nothing_is_disclosed_or_changed(st
         queue = await http.get("/v1/alerts", params={"subject": story.subject})
     for response in (view, identity, acknowledged, queue):
         assert response.status_code == 500
-        assert response.json() == {"detail": "access log: the access could not be recorded, so nothing is disclosed"}
+        assert response.json()["detail"] == "access log: the access could not be recorded, so nothing is disclosed"
     async with database(stack) as pool:
         status = await pool.fetchval("SELECT status FROM alert WHERE alert_id = $1::uuid", story.release_alert)
         steps = await pool.fetchval("SELECT count(*) FROM alert_workflow WHERE alert_id = $1::uuid",
