@@ -72,6 +72,11 @@ def create_api(settings: Settings) -> FastAPI:
             "field, 409 when the event id was used for a different event. Refusals are problem details "
             "(application/problem+json) and are kept in the dead letters, 413 and 415 included."
         ),
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"type": "object", "description": "One event in the JSON ingest format"}},
+            "application/x-ndjson": {"schema": {"type": "string", "description": "One JSON event per line"}},
+            "application/vnd.apache.avro+binary": {"schema": {"type": "string", "format": "binary"}},
+        }}},
         responses={status: documented(description) for status, description in (
             (409, "The event id was accepted for a different event"),
             (413, f"The body is over {MAX_BODY_BYTES} bytes or holds over {MAX_EVENTS_PER_BODY} events"),
@@ -139,7 +144,7 @@ def create_api(settings: Settings) -> FastAPI:
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
-    install_problems(app)
+    install_problems(app, own_bodies={"/v1/events"})
     return app
 
 

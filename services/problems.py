@@ -35,6 +35,8 @@ from schemas.errors import FieldError
 from schemas.text import printable
 
 MEDIA_TYPE = "application/problem+json"
+# The query API's bodies are a note or a reason: a few kilobytes at most.
+BODY_MAX_BYTES = 64 * 1024
 _TYPES = {
     400: "invalid-input", 422: "invalid-input", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
     405: "method-not-allowed", 409: "conflict", 413: "too-large", 415: "unsupported-media-type",
@@ -130,20 +132,28 @@ def _refusal(text: str, where: str) -> str | None:
 
 class _Boundary:
     """Refuses paths and query strings with control characters (PostgreSQL and the access log cannot
-    keep them, and no identifier or filter holds one), and answers an unexpected failure with a 500
-    problem instead of letting it cut the keep-alive connection."""
+    keep them, and no identifier or filter holds one), bodies over BODY_MAX_BYTES or not JSON on the
+    endpoints that read their own (the ingest gateway reads, refuses and keeps its own), and answers
+    an unexpected failure with a 500 problem instead of letting it cut the keep-alive connection."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, own_bodies: frozenset[str]) -> None:
         self.app = app
+        self.own_bodies = own_bodies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refused = self._refused(scope)
+        refused = self._refused(scope) or self._refused_body(scope)
         if refused is not None:
             await refused(scope, receive, send)
             return
+        if scope["path"] not in self.own_bodies and scope["method"] in ("POST", "PUT", "PATCH"):
+            buffered = await self._buffered(receive)
+            if buffered is None:
+                await problem(413, [FieldError("body", f"is larger than {BODY_MAX_BYTES} bytes")])(scope, receive, send)
+                return
+            receive = buffered
         started = False
 
         async def tracked(message: Message) -> None:
@@ -158,6 +168,41 @@ class _Boundary:
             if started:
                 raise  # half an answer is out: only closing the connection tells the client
             await problem(500, detail="the request could not be completed; it is logged")(scope, receive, send)
+
+    @staticmethod
+    async def _buffered(receive: Receive) -> Receive | None:
+        """The body read ahead, at most BODY_MAX_BYTES (a body sent chunked has no length to check
+        first); None when it is larger."""
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > BODY_MAX_BYTES:
+                return None
+        replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replayed() -> Message:
+            return replay.pop() if replay else await receive()
+
+        return replayed
+
+    def _refused_body(self, scope: Scope) -> ProblemResponse | None:
+        if scope["path"] in self.own_bodies:
+            return None
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > BODY_MAX_BYTES:
+            return problem(413, [FieldError("body", f"is larger than {BODY_MAX_BYTES} bytes")])
+        has_body = (length.isdigit() and int(length) > 0) or "transfer-encoding" in headers
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if has_body and media_type != "application/json" and not media_type.endswith("+json"):
+            return problem(415, [FieldError("content-type", f"{media_type[:80]!r} is not accepted; send "
+                                                            "application/json")])
+        return None
 
     @staticmethod
     def _refused(scope: Scope) -> ProblemResponse | None:
@@ -180,8 +225,10 @@ class _Boundary:
         return None
 
 
-def install_problems(app: FastAPI) -> None:
-    """Every error answer of `app` as problem details; call once, after the routes are added."""
+def install_problems(app: FastAPI, *, own_bodies: Iterable[str] = ()) -> None:
+    """Every error answer of `app` as problem details; call once, after the routes are added.
+
+    `own_bodies`: paths whose endpoints read, limit and refuse their bodies themselves."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_middleware(_Boundary)
+    app.add_middleware(_Boundary, own_bodies=frozenset(own_bodies))

@@ -89,14 +89,18 @@ def test_field_errors_quote_nothing_that_cannot_be_answered() -> None:
     json.dumps(error.reason).encode("utf-8")
 
 
-async def _call(app: Any, path: bytes, query: bytes = b"") -> tuple[list[dict[str, Any]], BaseException | None]:
+async def _call(app: Any, path: bytes, query: bytes = b"", *, method: str = "GET",
+                headers: list[tuple[bytes, bytes]] | None = None,
+                chunks: tuple[bytes, ...] = (b"",)) -> tuple[list[dict[str, Any]], BaseException | None]:
     sent: list[dict[str, Any]] = []
-    scope = {"type": "http", "method": "GET", "path": path.decode("latin-1"), "raw_path": path,
-             "query_string": query, "headers": [], "http_version": "1.1", "scheme": "http",
+    scope = {"type": "http", "method": method, "path": path.decode("latin-1"), "raw_path": path,
+             "query_string": query, "headers": headers or [], "http_version": "1.1", "scheme": "http",
              "server": ("test", 80), "root_path": "", "app": app}
+    pending = list(chunks)
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        body = pending.pop(0) if pending else b""
+        return {"type": "http.request", "body": body, "more_body": bool(pending)}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -123,6 +127,10 @@ def _app() -> Any:
     @app.get("/fails")
     async def fails() -> None:
         raise RuntimeError("a defect")
+
+    @app.post("/notes")
+    async def notes(body: dict[str, str]) -> dict[str, str]:
+        return body
 
     @app.get("/refuses")
     async def refuses(n: int = Query(1, le=5)) -> None:
@@ -158,3 +166,17 @@ async def test_every_refusal_is_problem_details_naming_the_field(path: bytes, qu
     assert answered == status and headers["content-type"] == "application/problem+json"
     assert {"type", "title", "status", "detail", "errors"} <= set(document) and document["status"] == status
     assert [e["field"] for e in document["errors"]] == ([field] if field else [])
+
+
+async def test_query_api_bodies_over_the_limit_or_not_json_are_413_and_415() -> None:
+    big = b'{"note": "' + b"x" * (64 * 1024) + b'"}'
+    cases = [
+        ([(b"content-type", b"application/json"), (b"content-length", str(len(big)).encode())], (big,), 413),
+        ([(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")], (big[:40_000], big[40_000:]),
+         413),
+        ([(b"content-type", b"text/plain"), (b"content-length", b"14")], (b'{"note": "ok"}',), 415),
+        ([(b"content-type", b"application/json"), (b"content-length", b"14")], (b'{"note": "ok"}',), 200),
+    ]
+    for headers, chunks, status in cases:
+        sent, raised = await _call(_app(), b"/notes", method="POST", headers=headers, chunks=chunks)
+        assert raised is None and _answer(sent)[0] == status, (headers, _answer(sent))
