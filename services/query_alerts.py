@@ -41,6 +41,7 @@ from services.query_common import (
     QueryState,
     Stated,
     StatedNote,
+    SubjectFilter,
     query_state,
     utc,
 )
@@ -142,7 +143,7 @@ async def alert_queue(
     level: LevelName | None = Query(None, description="Level after the alert"),
     trigger: str | None = Query(None, pattern=f"^({'|'.join(TRIGGERS)})$"),
     status: Status | None = None,
-    subject: str | None = Query(None, max_length=PSEUDONYM_MAX, pattern=PSEUDONYM_PATTERN),
+    subject: SubjectFilter | None = Query(None, max_length=PSEUDONYM_MAX, pattern=PSEUDONYM_PATTERN),
     since: dt.datetime | None = Query(None, description="Raised at or after"),
     until: dt.datetime | None = Query(None, description="Raised before"),
     limit: int = Query(50, ge=1, le=500),

@@ -14,7 +14,7 @@ from fastapi import HTTPException, Request
 from pydantic import AfterValidator, StringConstraints
 
 from projections.levels import Level
-from schemas.text import free_text_fault
+from schemas.text import free_text_fault, holds_identity_number
 from services.auth import Authenticator
 from services.problems import documented
 
@@ -69,6 +69,16 @@ Note = Annotated[str, AfterValidator(canonical_text(4000, multiline=True))]
 StatedNote = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1),
                        AfterValidator(canonical_text(4000, multiline=True))]
 Filter = Annotated[str, AfterValidator(canonical_text(500))]
+
+
+def not_an_identity_number(value: str) -> str:
+    """A pseudonym parameter is logged with the access: a clear identity number may not stand in for one."""
+    if holds_identity_number(value):
+        raise ValueError("is shaped like an identity number; ask by the subject's pseudonym")
+    return value
+
+
+SubjectFilter = Annotated[str, AfterValidator(not_an_identity_number)]
 
 
 class Invalid(HTTPException):

@@ -13,7 +13,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from projections.normalize import override_event
 from schemas.codec import encode_risk_event
@@ -29,6 +29,7 @@ from services.query_common import (
     LevelName,
     QueryState,
     StatedNote,
+    not_an_identity_number,
     query_state,
 )
 from streams.topology import SUBJECT_EVENTS
@@ -36,7 +37,7 @@ from streams.topology import SUBJECT_EVENTS
 router = APIRouter(tags=["subjects"], responses=ERRORS)
 
 Pseudonym = Annotated[str, Path(min_length=1, max_length=PSEUDONYM_MAX, pattern=PSEUDONYM_PATTERN,
-                                description="The subject's pseudonym")]
+                                description="The subject's pseudonym"), AfterValidator(not_an_identity_number)]
 
 
 class ContributionOut(BaseModel):

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from schemas.codec import encode_event
+from schemas.json_format import event_from_json
 from schemas.text import normalised
 from services.auth import Role
 from services.stack import Stack
@@ -75,6 +77,17 @@ async def test_each_reproduction_is_refused_naming_the_field_and_dead_lettered(
     assert await _dead_letters(stack, raw), "kept, with its reason"
 
 
+async def test_an_avro_body_with_a_nul_in_its_unit_is_refused_and_dead_lettered(stack: Stack) -> None:
+    event_type, record = event_from_json(_crime_report(), today=at(300).date())
+    record["unit"] = "a\x00b"
+    body = encode_event(event_type, record)
+    async with client(stack) as http:
+        answer = await http.post("/v1/events", content=body,
+                                 headers={"content-type": "application/vnd.apache.avro+binary"})
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "unit", answer.text
+    assert await _dead_letters(stack, body)
+
+
 async def test_an_event_id_shaped_like_an_identity_number_is_not_echoed(stack: Stack) -> None:
     async with client(stack) as http:
         answer = await http.post("/v1/events", json=_crime_report(event_id="19850312-0001"))
@@ -112,10 +125,12 @@ async def test_query_parameters_and_bodies_with_nul_or_surrogates_are_refused(st
     alert = f"/v1/alerts/{story.release_alert}"
     async with client(stack, token) as http:
         for path in ("/v1/subjects/ps_%00", "/v1/alerts?subject=%00", "/v1/alerts?anything=%00",
-                     "/v1/alerts?subject=%ed%a0%80", "/v1/access-log?actor=%00"):
+                     "/v1/alerts?subject=%ed%a0%80", "/v1/access-log?actor=%00", "/v1/subjects/198503120001",
+                     "/v1/alerts?subject=8503120001"):
             answer = await http.get(path)
-            assert answer.status_code in (400, 403), (path, answer.text)
+            assert answer.status_code in (400, 403, 422), (path, answer.text)
             assert answer.headers["content-type"] == "application/problem+json"
+            assert "0312" not in answer.text
         for step, body in ((f"{alert}/acknowledge", b'{"note": "a\\u0000b"}'),
                            (f"{alert}/assign", b'{"assignee": "\\ud800"}'),
                            (f"{alert}/close", b'{"note": "\\udfff"}'),
