@@ -23,7 +23,10 @@ _SHAPE = re.compile(r"(?:[0-9]{2})?[0-9]{6}[-+ ]?[0-9]{4}", re.ASCII)
 _SEPARATORS = frozenset("-+ ")
 # A JSON escape of one character, or a surrogate pair of them.
 _ESCAPE = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})|\\u([0-9a-f]{4})", re.IGNORECASE)
-_MULTILINE_ALLOWED = frozenset("\t\n")
+_ASCII_DIGIT_OR_ESCAPE = re.compile(r"[0-9\\]")
+# Control characters (Unicode category Cc) and lone surrogates; free text may hold tab and newline.
+_NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_NOT_FREE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _units(text: str) -> Iterator[tuple[int, int, str]]:
@@ -62,8 +65,12 @@ def _view_char(char: str) -> str:
 
 def identity_number_spans(text: str) -> list[tuple[int, int]]:
     """Where in `text` something shaped like an identity number is written, in any spelling."""
-    if not any(char.isdigit() or char == "\\" for char in text):
-        return []  # the common case, kept cheap: no digit, no escape, no number
+    # The common cases, kept cheap: no digit and no escape, so no number.
+    if text.isascii():
+        if not _ASCII_DIGIT_OR_ESCAPE.search(text):
+            return []
+    elif not any(char.isdigit() or char == "\\" for char in text):
+        return []
     view, origins = _view(text)
     return [(origins[match.start()][0], origins[match.end() - 1][1]) for match in _SHAPE.finditer(view)]
 
@@ -109,13 +116,13 @@ def text_fault(text: str, *, max_length: int, multiline: bool = False) -> str | 
     """
     if len(text) > max_length:
         return f"is longer than {max_length} characters"
-    for char in text:
-        code = ord(char)
+    wrong = (_NOT_FREE_TEXT if multiline else _NOT_TEXT).search(text)
+    if wrong is not None:
+        code = ord(wrong[0])
         if 0xD800 <= code <= 0xDFFF:
             return f"holds a lone surrogate U+{code:04X}, which is not Unicode text"
-        if unicodedata.category(char) == "Cc" and not (multiline and char in _MULTILINE_ALLOWED):
-            allowed = " (only tab and newline are allowed here)" if multiline else ""
-            return f"holds the control character U+{code:04X}{allowed}"
+        allowed = " (only tab and newline are allowed here)" if multiline else ""
+        return f"holds the control character U+{code:04X}{allowed}"
     if not unicodedata.is_normalized("NFC", text):
         return "is not in Unicode NFC form"
     return None
