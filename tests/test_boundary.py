@@ -11,7 +11,6 @@ import sys
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 
 from schemas.codec import encode_event
