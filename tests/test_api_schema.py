@@ -1,8 +1,9 @@
 """Property-based requests generated from the API's own OpenAPI schema: none may end in a server error,
 every answer must match the schema documented for its status, and every refusal is problem details.
 
-Derandomised: the same cases on every run, so the suite cannot fail at random; `make fuzz` runs
-many more with the seeds varied."""
+Derandomised: the same cases on every run, so the suite cannot fail at random. `make fuzz` runs
+many more (RISKWATCH_FUZZ_EXAMPLES per operation, role and kind of path) and prints the answers
+counted by status."""
 
 from __future__ import annotations
 
