@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test up bench clean
+.PHONY: demo test up bench fuzz clean
 
 $(BIN)/riskwatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ demo: $(BIN)/riskwatch
 
 test: $(BIN)/riskwatch
 	$(BIN)/python -m pytest -q
+
+# Many more generated requests than the suite's: FUZZ_EXAMPLES per API operation, role and kind of
+# path (about 44 x 250 = 11,000 requests) and per ingest batch of 20 lines (500 x 20 = 10,000 lines).
+FUZZ_API_EXAMPLES ?= 250
+FUZZ_INGEST_EXAMPLES ?= 500
+fuzz: $(BIN)/riskwatch
+	RISKWATCH_FUZZ_EXAMPLES=$(FUZZ_API_EXAMPLES) $(BIN)/python -m pytest -q -s tests/test_api_schema.py
+	RISKWATCH_FUZZ_EXAMPLES=$(FUZZ_INGEST_EXAMPLES) $(BIN)/python -m pytest -q -s tests/test_ingest_fuzz.py
 
 bench: $(BIN)/riskwatch
 	$(BIN)/riskwatch bench

@@ -6,25 +6,19 @@ number: they say which field is wrong, not what was in it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# YYMMDD-NNNC, YYYYMMDDNNNC and the like, wherever they turn up in text quoted back.
-_IDENTITY_NUMBER_LIKE = re.compile(r"\d{6}(?:\d{2})?[-+]?\d{4}")
+# One normaliser finds identity numbers for error texts and dead-letter bytes alike.
+from schemas.text import printable, withhold_identity_numbers, withhold_identity_numbers_in_bytes
 
-
-_IDENTITY_NUMBER_LIKE_BYTES = re.compile(_IDENTITY_NUMBER_LIKE.pattern.encode())
-
-
-def withhold_identity_numbers(text: str) -> str:
-    """Text safe to put in an error message: anything shaped like an identity number is cut out."""
-    return _IDENTITY_NUMBER_LIKE.sub("<number withheld>", text)
-
-
-def withhold_identity_numbers_in_bytes(raw: bytes) -> bytes:
-    """The same for raw input kept on the dead-letter topic (JSON or Avro bytes)."""
-    return _IDENTITY_NUMBER_LIKE_BYTES.sub(b"<number withheld>", raw)
+__all__ = [
+    "ContractError",
+    "EventValidationError",
+    "FieldError",
+    "withhold_identity_numbers",
+    "withhold_identity_numbers_in_bytes",
+]
 
 
 class ContractError(ValueError):
@@ -62,6 +56,11 @@ class FieldError:
 
     field: str
     reason: str
+
+    def __post_init__(self) -> None:
+        # A field path may quote an unknown key the sender wrote: it must stay safe to answer and to log.
+        object.__setattr__(self, "field", printable(self.field, limit=80))
+        object.__setattr__(self, "reason", printable(self.reason, limit=400))
 
     def __str__(self) -> str:
         return f"{self.field}: {self.reason}"

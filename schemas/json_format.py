@@ -9,6 +9,10 @@ three conveniences for people writing it by hand:
 - dates are ISO dates "YYYY-MM-DD".
 Fields with a default may be left out. Unknown fields are refused, so a misspelt flag
 is not silently read as false.
+
+The bytes must be UTF-8 JSON (no byte order mark, not UTF-16 or UTF-32), nested at most
+MAX_DEPTH levels, with no number longer than MAX_NUMBER_DIGITS digits; text is read in
+Unicode NFC form, and digits in times and dates are the ASCII digits 0-9.
 """
 
 from __future__ import annotations
@@ -16,21 +20,29 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import difflib
+import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.errors import ContractError, EventValidationError, FieldError, withhold_identity_numbers
+from schemas.errors import ContractError, EventValidationError, FieldError
 from schemas.registry import AvroSchema, default_registry
-from schemas.rules import PERSON_REF_KINDS, as_date, as_instant, check_event, shown
+from schemas.rules import FIRST_DAY, LAST_DAY, PERSON_REF_KINDS, as_date, as_instant, check_event, shown
+from schemas.text import printable
 
-__all__ = ["check_event", "event_from_json", "record_to_json"]
+__all__ = ["check_event", "event_from_json", "parse_json_event", "record_to_json"]
+
+# The contract nests three levels (event, related_persons, a person); a little room beyond that.
+MAX_DEPTH = 8
+# No field needs more; Python's int() refuses beyond 4,300 digits with an error of its own.
+MAX_NUMBER_DIGITS = 20
 
 _PERSON_REF = "riskwatch.PersonRef"
 _RELATED_PERSON = "riskwatch.RelatedPerson"
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 # Extended ISO 8601 only: Python alone would also read compact forms such as 19850312-0001.
-_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?P<offset>Z|[+-]\d{2}:\d{2})?$")
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?P<offset>Z|[+-]\d{2}:\d{2})?$", re.ASCII)
 _INT_LIMIT = 2**31
 _EXPECTED = {
     "string": "text",
@@ -39,6 +51,58 @@ _EXPECTED = {
     "record": "an object",
     "array": "a list",
 }
+
+
+class _OutOfRange(int):
+    """A number with more digits than any field takes: kept as a marker, so the field it is in can be named."""
+
+
+_TOO_MANY_DIGITS = _OutOfRange(2**63)
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def parse_json_event(raw: bytes) -> object:
+    """The JSON value of one event's bytes; raises EventValidationError when they are not canonical JSON."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise EventValidationError([FieldError("event", "starts with a byte order mark; send UTF-8 without one")])
+    if raw.startswith(_UTF16_32_BOMS) or raw[:4].count(0) >= 2:
+        raise EventValidationError([FieldError("event", "looks like UTF-16 or UTF-32; send UTF-8")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise EventValidationError([FieldError("event", f"is not UTF-8 text (byte {error.start})")]) from None
+    try:
+        document = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        raise EventValidationError(
+            [FieldError("event", f"is not valid JSON ({error.msg}; line {error.lineno}, column {error.colno})")]
+        ) from None
+    except RecursionError:
+        raise EventValidationError([FieldError("event", f"nests deeper than {MAX_DEPTH} levels")]) from None
+    except ValueError as error:  # NaN or Infinity
+        raise EventValidationError([FieldError("event", str(error))]) from None
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(document) > MAX_DEPTH:
+        raise EventValidationError([FieldError("event", f"nests deeper than {MAX_DEPTH} levels")])
+    return document
+
+
+def _bounded_int(digits: str) -> int:
+    return int(digits) if len(digits) <= MAX_NUMBER_DIGITS else _TOO_MANY_DIGITS
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"holds {name}, which is not a JSON number")
+
+
+def _depth(document: object) -> int:
+    """How deeply the value nests, counted without recursion."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        value, level = pending.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, level)
+            pending.extend((item, level + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def event_from_json(obj: object, *, today: dt.date) -> tuple[str, dict[str, Any]]:
@@ -137,8 +201,7 @@ class _JsonReader:
     def unknown_field(self, key: str, known: list[str], path: str) -> None:
         nearby = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {nearby[0]}?" if nearby else f"expected {', '.join(known) or 'no fields'}"
-        key = withhold_identity_numbers(key)
-        key_shown = key if len(key) <= 40 else key[:37] + "..."
+        key_shown = printable(key)
         self.fail(f"{path}.{key_shown}" if path else key_shown, f"unknown field; {hint}")
 
     def person_ref(self, value: Any, path: str, *, beside: tuple[str, ...] = ()) -> Any:
@@ -192,9 +255,15 @@ class _JsonReader:
         if form["offset"] is None:
             return self.fail(path, f"{shown(value)} has no UTC offset; add one, e.g. +01:00 or Z")
         try:
-            return dt.datetime.fromisoformat(value)
+            instant = dt.datetime.fromisoformat(value)
+            in_utc = instant.astimezone(dt.UTC)
         except ValueError:
             return self.fail(path, f"{shown(value)} is not a time")
+        except OverflowError:
+            return self.fail(path, f"{shown(value)} is outside the times accepted, {FIRST_DAY} to {LAST_DAY}")
+        if not FIRST_DAY <= in_utc.date() <= LAST_DAY:
+            return self.fail(path, f"{shown(value)} is outside the times accepted, {FIRST_DAY} to {LAST_DAY}")
+        return instant
 
     def date(self, value: Any, path: str) -> Any:
         if not isinstance(value, str):
@@ -202,18 +271,22 @@ class _JsonReader:
         if not _ISO_DATE.match(value):
             return self.fail(path, f"{shown(value)} is not an ISO date YYYY-MM-DD")
         try:
-            return dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except ValueError:
             return self.fail(path, f"{value} is not a date")
+        if not FIRST_DAY <= day <= LAST_DAY:
+            return self.fail(path, f"{value} is outside the dates accepted, {FIRST_DAY} to {LAST_DAY}")
+        return day
 
     def primitive(self, value: Any, kind: str, path: str) -> Any:
         if kind == "string" and isinstance(value, str):
-            return value
+            # One spelling for one text: decomposed and composed ö are the same letter.
+            return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
         if kind == "boolean" and isinstance(value, bool):
             return value
         if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
-            if not -_INT_LIMIT <= value < _INT_LIMIT:
-                return self.fail(path, "is too large")
+            if isinstance(value, _OutOfRange) or not -_INT_LIMIT <= value < _INT_LIMIT:
+                return self.fail(path, "is out of range")
             return value
         if kind not in _EXPECTED:
             raise TypeError(f"the JSON format has no rule for Avro type {kind}")

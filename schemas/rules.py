@@ -12,8 +12,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from schemas.errors import ContractError, EventValidationError, FieldError, withhold_identity_numbers
+from schemas.errors import ContractError, EventValidationError, FieldError
 from schemas.registry import default_registry
+from schemas.text import free_text_fault, holds_identity_number, printable
 from services.identity import IdentityNumberError, parse_identity_number
 
 REGIONS = ("nord", "mitt", "stockholm", "ost", "vast", "syd", "bergslagen")
@@ -29,7 +30,21 @@ DATE_RANGES: Mapping[str, tuple[str, str]] = {
 # Events from the future are refused; a day's slack covers clocks and time zones.
 FUTURE_SLACK = dt.timedelta(days=1)
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# The range of times and dates the contract accepts: wide enough for any real record, narrow
+# enough that no offset or conversion can overflow.
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
+# Free text reaches the topics as written: each field has a maximum, in characters. Payload
+# text not named here may hold at most PAYLOAD_TEXT_MAX characters on one line.
+TEXT_MAX: Mapping[str, int] = {"unit": 200, "payload.concern": 4000, "payload.description": 4000,
+                                "payload.reason": 1000, "payload.offence_code": 20, "payload.suspected_offence_code": 20}
+PAYLOAD_TEXT_MAX = 200
+MULTILINE_TEXT = frozenset({"payload.concern", "payload.description", "payload.reason"})
+PERSON_VALUE_MAX = 128
+RELATED_PERSONS_MAX = 20
+CHILDREN_MAX = 30
+
+_PSEUDONYM = re.compile(r"^[A-Za-z0-9_-]{1,128}$", re.ASCII)
+UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_DAY = dt.date(1970, 1, 1)
 _SHOWN_TEXT = 40
@@ -50,7 +65,7 @@ def _broken_rules(event_type: str, record: Mapping[str, Any], *, today: dt.date)
         return
     if record.get("event_type") != event_type:
         yield FieldError("event_type", f"{shown(record.get('event_type'))} does not match the schema {event_type}")
-    if not _UUID.match(str(record.get("event_id", ""))):
+    if not UUID_PATTERN.match(str(record.get("event_id", ""))):
         yield FieldError("event_id", "must be a UUID such as 3f2b8c1e-6a4d-4e0f-9b7a-2d5c8e1f4a6b")
     if record.get("agency") != schema.agency:
         yield FieldError(
@@ -60,7 +75,10 @@ def _broken_rules(event_type: str, record: Mapping[str, Any], *, today: dt.date)
         yield FieldError(
             "region", f"{shown(record.get('region'))} is not a police region; use one of {', '.join(REGIONS)}"
         )
-    if not str(record.get("unit", "")).strip():
+    unit_fault = free_text_fault(str(record.get("unit", "")), max_length=TEXT_MAX["unit"])
+    if unit_fault is not None:
+        yield FieldError("unit", unit_fault)
+    elif not str(record.get("unit", "")).strip():
         yield FieldError("unit", "is empty; name the agency unit that recorded the event")
     yield from _time_rules(record, today=today)
     if schema.agency in AGENCIES_NEEDING_SECRECY_BREAKING_BASIS and record.get("legal_basis") != SECRECY_BREAKING_BASIS:
@@ -71,6 +89,9 @@ def _broken_rules(event_type: str, record: Mapping[str, Any], *, today: dt.date)
         )
     yield from _person_rules("subject", record.get("subject"), today=today)
     related = record.get("related_persons", [])
+    if len(related) > RELATED_PERSONS_MAX:
+        yield FieldError("related_persons", f"lists {len(related)} persons; at most {RELATED_PERSONS_MAX} are accepted")
+        related = related[:RELATED_PERSONS_MAX]
     for index, related_person in enumerate(related):
         yield from _person_rules(f"related_persons[{index}]", related_person.get("person"), today=today)
     payload = record.get("payload", {})
@@ -89,6 +110,8 @@ def _time_rules(record: Mapping[str, Any], *, today: dt.date) -> Iterator[FieldE
         instant = as_instant(value)
         if instant is None:
             yield FieldError(name, "is not a time with a UTC offset")
+        elif instant.date() < FIRST_DAY:
+            yield FieldError(name, f"lies before {FIRST_DAY}, the earliest time accepted")
         elif instant > latest_allowed:
             yield FieldError(name, f"{instant.isoformat()} lies in the future (after {today + FUTURE_SLACK})")
         else:
@@ -104,8 +127,13 @@ def _person_rules(path: str, person: Any, *, today: dt.date) -> Iterator[FieldEr
     field = f"{path}.{kind}" if kind in PERSON_REF_KINDS else path
     if not isinstance(value, str) or not value.strip():
         yield FieldError(field, "is empty")
+    elif len(value) > PERSON_VALUE_MAX:
+        yield FieldError(field, f"is longer than {PERSON_VALUE_MAX} characters")
     elif kind == "pseudonym":
-        return
+        if not _PSEUDONYM.match(value):
+            yield FieldError(field, "a pseudonym is made of the letters A-Z, a-z, digits, _ and -")
+        elif holds_identity_number(value):
+            yield FieldError(field, "holds an identity number; give it as personal_identity_number instead")
     elif kind in ("personal_identity_number", "coordination_number"):
         try:
             parse_identity_number(value, today=today, coordination=kind == "coordination_number")
@@ -126,22 +154,37 @@ def _payload_rules(
     event_type: str, payload: Mapping[str, Any], payload_schema: Mapping[str, Any]
 ) -> Iterator[FieldError]:
     for field in payload_schema["fields"]:
-        name = field["name"]
-        if field["type"] == "string" and "default" not in field and not str(payload.get(name, "")).strip():
-            yield FieldError(f"payload.{name}", "is empty")
+        name, path = field["name"], f"payload.{field['name']}"
+        value = payload.get(name)
+        if isinstance(value, str):
+            fault = free_text_fault(value, max_length=TEXT_MAX.get(path, PAYLOAD_TEXT_MAX),
+                                    multiline=path in MULTILINE_TEXT)
+            if fault is not None:
+                yield FieldError(path, fault)
+                continue
+        if field["type"] == "string" and "default" not in field and not str(value or "").strip():
+            yield FieldError(path, "is empty")
+        if isinstance(value, dt.date) and not FIRST_DAY <= value <= LAST_DAY:
+            yield FieldError(path, f"{value} is outside the dates accepted, {FIRST_DAY} to {LAST_DAY}")
     if event_type in DATE_RANGES:
         start_name, end_name = DATE_RANGES[event_type]
         start, end = as_date(payload.get(start_name)), as_date(payload.get(end_name))
         if start is not None and end is not None and end < start:
             yield FieldError(f"payload.{end_name}", f"{end} is before {start_name} {start}")
-    if payload.get("children_in_household", 0) < 0:
+    children = payload.get("children_in_household", 0)
+    if children < 0:
         yield FieldError("payload.children_in_household", "cannot be negative")
+    elif children > CHILDREN_MAX:
+        yield FieldError("payload.children_in_household", f"is more than {CHILDREN_MAX}")
 
 
 def as_instant(value: object) -> dt.datetime | None:
     """A timestamp-millis value as Avro accepts it (aware datetime or epoch milliseconds), in UTC."""
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC) if value.tzinfo is not None else None
+        try:
+            return value.astimezone(dt.UTC) if value.tzinfo is not None else None
+        except OverflowError:  # year 1 or 9999 with an offset
+            return None
     if isinstance(value, int) and not isinstance(value, bool):
         try:
             return _EPOCH + dt.timedelta(milliseconds=value)
@@ -166,5 +209,4 @@ def as_date(value: object) -> dt.date | None:
 
 def shown(value: object) -> str:
     """A value quoted in a message: cut short so a message stays a line, identity numbers withheld."""
-    text = withhold_identity_numbers(repr(value) if not isinstance(value, str) else f"'{value}'")
-    return text if len(text) <= _SHOWN_TEXT else text[: _SHOWN_TEXT - 3] + "..."
+    return printable(repr(value) if not isinstance(value, str) else f"'{value}'", limit=_SHOWN_TEXT)

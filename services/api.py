@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterable
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from projections.store import Store, create_pool
+from schemas.errors import FieldError
 from services.auth import AgencyClient, ClientAuthenticator, client_authenticator_for
-from services.ingest import DATABASE_AWAY, IngestGateway, Outcome, Submission
+from services.ingest import DATABASE_AWAY, Format, IngestGateway, Outcome, Submission
+from services.problems import documented, install_problems, problem
 from services.query import query_services, router as query_router
 from services.metrics import add_metrics_route
 from services.runtime import pseudonym_key
@@ -23,6 +26,9 @@ from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_EVENTS_PER_BODY = 10_000
+# Of a body over MAX_BODY_BYTES the dead letters keep this much, with its size and SHA-256.
+KEPT_PREFIX_BYTES = 4096
 JSON_TYPES = {"application/json"}
 NDJSON_TYPES = {"application/x-ndjson", "application/jsonl", "application/json-seq"}
 AVRO_TYPES = {"application/vnd.apache.avro+binary", "avro/binary", "application/octet-stream"}
@@ -82,8 +88,20 @@ def create_api(settings: Settings) -> FastAPI:
             "acknowledged (acks=all): 202 accepted, 200 duplicate of an accepted event, 422 with every wrong "
             "field, 409 when the event id was used for a different event, 401 without an agency client token, "
             "403 for an event type of another agency or a unit not the client's, 503 with Retry-After when the "
-            "broker or the database does not answer in time."
+            "broker or the database does not answer in time. Refusals are problem details "
+            "(application/problem+json) and are kept in the dead letters, 413 and 415 included."
         ),
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"type": "object", "description": "One event in the JSON ingest format"}},
+            "application/x-ndjson": {"schema": {"type": "string", "description": "One JSON event per line"}},
+            "application/vnd.apache.avro+binary": {"schema": {"type": "string", "format": "binary"}},
+        }}},
+        responses={status: documented(description) for status, description in (
+            (409, "The event id was accepted for a different event"),
+            (413, f"The body is over {MAX_BODY_BYTES} bytes or holds over {MAX_EVENTS_PER_BODY} events"),
+            (415, "A media type the gateway does not take"),
+            (422, "Every wrong field, with the reason"),
+        )},
     )
     async def post_events(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_client_bearer)
@@ -93,37 +111,42 @@ def create_api(settings: Settings) -> FastAPI:
         if isinstance(client, JSONResponse):
             return client
         media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return _problem(413, "body", f"is larger than {MAX_BODY_BYTES} bytes; send a file with `riskwatch ingest`")
+        body, size, digest = await _bounded_body(request)
+        kind: Format = "json" if media_type in JSON_TYPES | NDJSON_TYPES else "avro" if media_type in AVRO_TYPES else "other"
+        if size > MAX_BODY_BYTES:
+            refused = FieldError("body", f"is {size} bytes, larger than {MAX_BODY_BYTES}; send a file with "
+                                         f"`riskwatch ingest` (kept: the first {len(body)} bytes, SHA-256 {digest})")
+            return await _refused(state, Submission(body, kind, "http"), refused, 413)
+        if kind == "other":
+            allowed = ", ".join(sorted(JSON_TYPES | NDJSON_TYPES | AVRO_TYPES))
+            refused = FieldError("content-type", f"{media_type[:80]!r} is not accepted; use one of {allowed}")
+            return await _refused(state, Submission(body, kind, "http"), refused, 415)
         submissions: list[Submission]
-        if media_type in JSON_TYPES:
-            submissions = [Submission(body, "json", "http")]
-        elif media_type in NDJSON_TYPES:
+        if media_type in NDJSON_TYPES:
             submissions = [Submission(line, "json", f"http line {n}")
                            for n, line in enumerate(body.splitlines(), start=1) if line.strip()]
-        elif media_type in AVRO_TYPES:
-            submissions = [Submission(body, "avro", "http")]
+            if len(submissions) > MAX_EVENTS_PER_BODY:
+                refused = FieldError("body", f"holds {len(submissions)} events, more than {MAX_EVENTS_PER_BODY}; "
+                                             "send them in several requests")
+                return await _refused(state, Submission(body, kind, "http"), refused, 413)
         else:
-            allowed = ", ".join(sorted(JSON_TYPES | NDJSON_TYPES | AVRO_TYPES))
-            return _problem(415, "content-type", f"{media_type!r} is not accepted; use one of {allowed}")
+            submissions = [Submission(body, kind, "http")]
         if not submissions:
-            return _problem(422, "body", "holds no event")
+            return await _refused(state, Submission(body, kind, "http"), FieldError("body", "holds no event"), 422)
         outcomes = await state.gateway.submit(submissions, client)
         if media_type in NDJSON_TYPES:
             worst = max((_status(o) for o in outcomes), default=202)
-            results = {"results": [o.to_dict() for o in outcomes]}
+            results = [o.to_dict() for o in outcomes]
             if worst < 400:
-                return JSONResponse(results, status_code=202)
-            refused = sum(_status(o) >= 400 for o in outcomes)
-            return _answer(state, worst, f"{refused} of {len(outcomes)} events not accepted; see results", [], results)
+                return JSONResponse({"results": results}, status_code=202)
+            wrong = [FieldError(f"lines[{o.source.removeprefix('http line ')}].{e.field}", e.reason)
+                     for o in outcomes for e in o.errors]
+            return _answer(state, worst, wrong, results=results)
         outcome = outcomes[0]
-        status = _status(outcome)
-        if status < 400:
-            return JSONResponse(outcome.to_dict(), status_code=status)
-        errors = [{"field": e.field, "reason": e.reason} for e in outcome.errors]
-        return _answer(state, status, "; ".join(f"{e.field}: {e.reason}" for e in outcome.errors), errors,
-                       {"event_id": outcome.event_id, "event_type": outcome.event_type})
+        if _status(outcome) >= 400:
+            return _answer(state, _status(outcome), outcome.errors, event_id=outcome.event_id,
+                           event_type=outcome.event_type)
+        return JSONResponse(outcome.to_dict(), status_code=_status(outcome))
 
     @app.get("/healthz", summary="The process is alive")
     async def healthz() -> dict[str, str]:
@@ -145,23 +168,43 @@ def create_api(settings: Settings) -> FastAPI:
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
+    install_problems(app, own_bodies={"/v1/events"})
     return app
 
 
 async def _agency_client(state: ApiState, credentials: HTTPAuthorizationCredentials | None) -> AgencyClient | JSONResponse:
     """The agency client sending the request, or the 401 (or 503) answer to give instead."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        return _answer(state, 401, "send the agency client's token as a bearer token",
-                       [{"field": "authorization", "reason": "missing"}])
+        return _answer(state, 401, [FieldError("authorization", "missing")],
+                       detail="send the agency client's token as a bearer token")
     try:
         async with asyncio.timeout(state.gateway.timeout):
             client = await state.clients.authenticate(credentials.credentials)
     except DATABASE_AWAY:
-        return _answer(state, 503, "the database is unavailable; retry", [{"field": "database", "reason": "unavailable"}])
+        return _answer(state, 503, [FieldError("database", "unavailable")], detail="the database is unavailable; retry")
     if client is None:
-        return _answer(state, 401, "the token is not an agency client's, or was revoked",
-                       [{"field": "authorization", "reason": "not a valid agency client token"}])
+        return _answer(state, 401, [FieldError("authorization", "not a valid agency client token")],
+                       detail="the token is not an agency client's, or was revoked")
     return client
+
+
+async def _bounded_body(request: Request) -> tuple[bytes, int, str]:
+    """(body, size, SHA-256): the whole body up to MAX_BODY_BYTES, of a larger one its first KEPT_PREFIX_BYTES."""
+    kept, size, digest = bytearray(), 0, hashlib.sha256()
+    async for chunk in request.stream():
+        size += len(chunk)
+        digest.update(chunk)
+        if size <= MAX_BODY_BYTES:
+            kept += chunk
+    return bytes(kept if size <= MAX_BODY_BYTES else kept[:KEPT_PREFIX_BYTES]), size, digest.hexdigest()
+
+
+async def _refused(state: ApiState, submission: Submission, error: FieldError, status: int) -> JSONResponse:
+    """A body refused as a whole: kept in the dead letters like any refused event, answered as a problem."""
+    kept = await state.gateway.refuse(submission, error)
+    if kept.status == "unavailable":
+        return _answer(state, 503, kept.errors)
+    return problem(status, [error])
 
 
 def _status(outcome: Outcome) -> int:
@@ -176,16 +219,10 @@ def _status(outcome: Outcome) -> int:
     return 409 if outcome.conflict else 422
 
 
-def _answer(state: ApiState, status: int, detail: str, errors: list[dict[str, str]],
-            extensions: dict[str, Any] | None = None) -> JSONResponse:
-    """RFC 9457 problem details; 401 names the scheme, 503 says when to retry."""
+def _answer(state: ApiState, status: int, errors: Iterable[FieldError], *, detail: str | None = None,
+            **members: Any) -> JSONResponse:
+    """A problem-details answer of the gateway; 401 names the scheme, 503 says when to retry."""
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if status == 503:
         headers["Retry-After"] = state.retry_after
-    document = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
-                "errors": errors, **(extensions or {})}
-    return JSONResponse(document, status_code=status, headers=headers, media_type="application/problem+json")
-
-
-def _problem(status: int, field: str, reason: str) -> JSONResponse:
-    return JSONResponse({"status": "rejected", "errors": [{"field": field, "reason": reason}]}, status_code=status)
+    return problem(status, errors, detail=detail, headers=headers, **members)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 # YYMMDD-NNNC, YYMMDD+NNNC (over 100 years old), YYYYMMDDNNNC, YYYYMMDD-NNNC, YYMMDDNNNC
-_PATTERN = re.compile(r"^(?P<century>\d{2})?(?P<yy>\d{2})(?P<mm>\d{2})(?P<dd>\d{2})(?P<sep>[-+]?)(?P<serial>\d{3})(?P<check>\d)$")
+_PATTERN = re.compile(r"^(?P<century>\d{2})?(?P<yy>\d{2})(?P<mm>\d{2})(?P<dd>\d{2})(?P<sep>[-+]?)(?P<serial>\d{3})(?P<check>\d)$", re.ASCII)
 
 COORDINATION_DAY_OFFSET = 60
 
@@ -50,6 +50,9 @@ def parse_identity_number(text: str, *, today: dt.date, coordination: bool | Non
 
     `today` resolves the century of the ten-digit forms (a `+` separator means 100 years or older).
     """
+    if not text.isascii():
+        # Python would read any script's digits as numbers; a number is written with 0-9.
+        raise IdentityNumberError("must be written with the digits 0-9")
     match = _PATTERN.match(text.strip())
     if not match:
         raise IdentityNumberError("must look like YYYYMMDD-NNNC or YYMMDD-NNNC")

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ from aiokafka.errors import KafkaError
 from projections.store import Store, create_pool
 from schemas.codec import decode_event, encode_event
 from schemas.errors import ContractError, EventValidationError, FieldError, withhold_identity_numbers_in_bytes
-from schemas.json_format import check_event, event_from_json
+from schemas.json_format import check_event, event_from_json, parse_json_event
+from schemas.rules import UUID_PATTERN
 from services import metrics
 from services.auth import AgencyClient
 from services.identity import parse_identity_number, pseudonym
@@ -40,8 +40,10 @@ from streams.topology import DEADLETTER, agency_topic
 
 log = logging.getLogger(__name__)
 
-Format = Literal["json", "avro"]
+Format = Literal["json", "avro", "other"]  # other: a body of a media type the gateway does not take
 Status = Literal["accepted", "duplicate", "rejected", "unavailable"]
+# Of a larger refused input the dead-letter topic keeps this prefix, with the size and SHA-256.
+DEAD_LETTER_TOPIC_BYTES = 64 * 1024
 
 # A dependency away, not a defect: the sender is told to retry (503) instead of a traceback.
 # asyncpg raises InternalClientError when it returns a connection that died mid-query to its pool.
@@ -149,20 +151,21 @@ class IngestGateway:
         outcomes = [outcome for outcome in batch.outcomes if outcome is not None]
         metrics.record_ingest(outcomes, time.perf_counter() - started)
         return outcomes
+
+    async def refuse(self, submission: Submission, error: FieldError) -> Outcome:
+        """Dead-letter a body refused before it could be read as events (too large, a wrong media type)."""
+        batch = _Batch(outcomes=[Outcome("rejected", submission.source, errors=(error,))], refused=[(0, str(error))])
+        await self._dead_letter(batch, [submission])
+        outcomes = [outcome for outcome in batch.outcomes if outcome is not None]
+        metrics.record_ingest(outcomes, 0.0)
+        return outcomes[0]
+
     def _read(self, submission: Submission, today: dt.date) -> tuple[str, dict[str, Any]]:
         if submission.format == "avro":
             decoded = decode_event(submission.raw)
             check_event(decoded.event_type, decoded.record, today=today)
             return decoded.event_type, decoded.record
-        try:
-            document = json.loads(submission.raw)
-        except UnicodeDecodeError:
-            raise EventValidationError([FieldError("event", "is not UTF-8 text")]) from None
-        except json.JSONDecodeError as error:
-            raise EventValidationError(
-                [FieldError("event", f"is not valid JSON ({error.msg}; line {error.lineno}, column {error.colno})")]
-            ) from None
-        return event_from_json(document, today=today)
+        return event_from_json(parse_json_event(submission.raw), today=today)
 
     def _pseudonymize(self, record: dict[str, Any], batch: _Batch, today: dt.date) -> None:
         persons = [record["subject"], *(related["person"] for related in record.get("related_persons", []))]
@@ -298,8 +301,13 @@ class IngestGateway:
                     submission = submissions[index]
                     headers = [("reason", reason.encode()), ("source", submission.source.encode()),
                                ("format", submission.format.encode())]
-                    sends.append(await self.producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(submission.raw),
-                                                          headers=headers))
+                    kept = withhold_identity_numbers_in_bytes(submission.raw)
+                    if len(kept) > DEAD_LETTER_TOPIC_BYTES:
+                        # A record must fit the broker's limit; PostgreSQL keeps the whole input.
+                        headers += [("size", str(len(submission.raw)).encode()),
+                                    ("sha256", hashlib.sha256(submission.raw).hexdigest().encode())]
+                        kept = kept[:DEAD_LETTER_TOPIC_BYTES]
+                    sends.append(await self.producer.send(DEADLETTER, kept, headers=headers))
                 await asyncio.gather(*sends)
         except (*DATABASE_AWAY, *BROKER_AWAY) as error:
             log.warning("could not keep %d refused submissions (%s); answered 503", len(batch.refused),
@@ -324,11 +332,12 @@ def _event_id_of(submission: Submission) -> str | None:
     if submission.format != "json":
         return None
     try:
-        document = json.loads(submission.raw)
-    except ValueError:
+        document = parse_json_event(submission.raw)
+    except ContractError:
         return None
     event_id = document.get("event_id") if isinstance(document, dict) else None
-    return event_id if isinstance(event_id, str) and len(event_id) <= 64 else None
+    # Only a real event id is echoed: anything else may be an identity number or not text at all.
+    return event_id if isinstance(event_id, str) and UUID_PATTERN.match(event_id) else None
 
 
 class NoStackError(RuntimeError):

@@ -11,7 +11,16 @@ from pydantic import BaseModel, Field
 
 from services.access_log import Access, read_access_log, record_access, stated_purpose
 from services.auth import Principal, Role, allow, current_principal
-from services.query_common import ERRORS, PSEUDONYM_MAX, QueryState, query_state, utc
+from services.query_common import (
+    ERRORS,
+    PSEUDONYM_MAX,
+    PSEUDONYM_PATTERN,
+    Filter,
+    QueryState,
+    SubjectFilter,
+    query_state,
+    utc,
+)
 
 router = APIRouter(responses=ERRORS)
 
@@ -59,8 +68,9 @@ async def me(principal: Principal = Depends(current_principal)) -> Me:
             summary="The access log, newest first (admins)")
 async def access_log(
     request: Request,
-    actor: str | None = Query(None, max_length=200),
-    subject: str | None = Query(None, max_length=PSEUDONYM_MAX, description="Accesses to this subject"),
+    actor: Filter | None = Query(None, max_length=200),
+    subject: SubjectFilter | None = Query(None, max_length=PSEUDONYM_MAX, pattern=PSEUDONYM_PATTERN,
+                                description="Accesses to this subject"),
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = Query(100, ge=1, le=500),

@@ -34,10 +34,14 @@ from services.query_common import (
     ERRORS,
     NOT_FOUND,
     PSEUDONYM_MAX,
+    PSEUDONYM_PATTERN,
     Invalid,
     LevelName,
+    Note,
     QueryState,
     Stated,
+    StatedNote,
+    SubjectFilter,
     query_state,
     utc,
 )
@@ -94,16 +98,16 @@ class AlertDetail(AlertOut):
 
 
 class AcknowledgeIn(BaseModel):
-    note: str | None = Field(default=None, max_length=4000)
+    note: Note | None = Field(default=None, max_length=4000)
 
 
 class AssignIn(BaseModel):
     assignee: Stated = Field(max_length=200, description="Who is to act on it")
-    note: str | None = Field(default=None, max_length=4000)
+    note: Note | None = Field(default=None, max_length=4000)
 
 
 class CloseIn(BaseModel):
-    note: Stated = Field(max_length=4000, description="What was done, or why nothing is")
+    note: StatedNote = Field(max_length=4000, description="What was done, or why nothing is")
 
 
 def alert_out(row: Any) -> AlertOut:
@@ -139,7 +143,7 @@ async def alert_queue(
     level: LevelName | None = Query(None, description="Level after the alert"),
     trigger: str | None = Query(None, pattern=f"^({'|'.join(TRIGGERS)})$"),
     status: Status | None = None,
-    subject: str | None = Query(None, max_length=PSEUDONYM_MAX),
+    subject: SubjectFilter | None = Query(None, max_length=PSEUDONYM_MAX, pattern=PSEUDONYM_PATTERN),
     since: dt.datetime | None = Query(None, description="Raised at or after"),
     until: dt.datetime | None = Query(None, description="Raised before"),
     limit: int = Query(50, ge=1, le=500),

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import HTTPException, Request
-from pydantic import BaseModel, StringConstraints
+from pydantic import AfterValidator, StringConstraints
 
 from projections.levels import Level
+from schemas.text import free_text_fault, holds_identity_number
 from services.auth import Authenticator
+from services.problems import documented
 
 LevelName = Literal["low", "moderate", "high", "extreme"]
 LEVEL_NAMES: tuple[str, ...] = tuple(level.label for level in Level)
 PSEUDONYM_MAX = 128  # keyed pseudonyms are far shorter; longer input is not one
+# A pseudonym as the gateway writes it (ps_ and hex) or as an agency sends it: letters, digits, _ and -.
+PSEUDONYM_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +38,47 @@ def query_state(request: Request) -> QueryState:
     return state
 
 
-class Problem(BaseModel):
-    detail: str
-
-
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "No bearer token, or not a valid one"},
-    403: {"model": Problem, "description": "Not for this role, or outside the user's region or caseload"},
-    500: {"model": Problem, "description": "Among others: the access could not be logged, so nothing is disclosed"},
+    400: documented("A path or query parameter holds a control character or is not UTF-8"),
+    401: documented("No bearer token, or not a valid one"),
+    403: documented("Not for this role, or outside the user's region or caseload"),
+    422: documented("A parameter or a body field is wrong: each is named with the reason"),
+    500: documented("Among others: the access could not be logged, so nothing is disclosed"),
 }
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "Not known"}}
-# Text that must say something: surrounding blanks are dropped, and nothing may remain empty.
-Stated = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: documented("Not known")}
+
+
+def canonical_text(max_length: int, *, multiline: bool = False) -> Callable[[str], str]:
+    """A check for free text written by a user: NFC, no control characters (tab and newline where
+    `multiline`), at most `max_length` characters and no identity number, since such text is
+    kept in the read models and may travel on a topic."""
+
+    def check(value: str) -> str:
+        value = unicodedata.normalize("NFC", value)
+        fault = free_text_fault(value, max_length=max_length, multiline=multiline)
+        if fault is not None:
+            raise ValueError(fault)
+        return value
+
+    return check
+
+
+# Free text that must say something: surrounding blanks are dropped, nothing may remain empty.
+Stated = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(canonical_text(200))]
+Note = Annotated[str, AfterValidator(canonical_text(4000, multiline=True))]
+StatedNote = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1),
+                       AfterValidator(canonical_text(4000, multiline=True))]
+Filter = Annotated[str, AfterValidator(canonical_text(500))]
+
+
+def not_an_identity_number(value: str) -> str:
+    """A pseudonym parameter is logged with the access: a clear identity number may not stand in for one."""
+    if holds_identity_number(value):
+        raise ValueError("is shaped like an identity number; ask by the subject's pseudonym")
+    return value
+
+
+SubjectFilter = Annotated[str, AfterValidator(not_an_identity_number)]
 
 
 class Invalid(HTTPException):

@@ -13,7 +13,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from projections.normalize import override_event
 from schemas.codec import encode_risk_event
@@ -23,17 +23,21 @@ from services.query_common import (
     ERRORS,
     NOT_FOUND,
     PSEUDONYM_MAX,
+    PSEUDONYM_PATTERN,
+    Filter,
     Invalid,
     LevelName,
     QueryState,
-    Stated,
+    StatedNote,
+    not_an_identity_number,
     query_state,
 )
 from streams.topology import SUBJECT_EVENTS
 
 router = APIRouter(tags=["subjects"], responses=ERRORS)
 
-Pseudonym = Annotated[str, Path(min_length=1, max_length=PSEUDONYM_MAX, description="The subject's pseudonym")]
+Pseudonym = Annotated[str, Path(min_length=1, max_length=PSEUDONYM_MAX, pattern=PSEUDONYM_PATTERN,
+                                description="The subject's pseudonym"), AfterValidator(not_an_identity_number)]
 
 
 class ContributionOut(BaseModel):
@@ -92,7 +96,7 @@ class Identity(BaseModel):
 
 class OverrideIn(BaseModel):
     level: LevelName
-    reason: Stated = Field(max_length=1000, description="Why; it travels with the event, so name no one")
+    reason: StatedNote = Field(max_length=1000, description="Why; it travels with the event, so name no one")
 
 
 class OverrideAccepted(BaseModel):
@@ -171,7 +175,7 @@ async def subject_view(
 async def reveal_identity(
     request: Request,
     pseudonym: Pseudonym,
-    purpose: str | None = Query(None, max_length=500, description="Why the identity is needed"),
+    purpose: Filter | None = Query(None, max_length=500, description="Why the identity is needed"),
     principal: Principal = Depends(allow(Role.INTELLIGENCE_ANALYST, Role.ADMIN)),
     state: QueryState = Depends(query_state),
 ) -> Identity:

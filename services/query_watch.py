@@ -18,7 +18,7 @@ from schemas.codec import decode_risk_event
 from schemas.rules import REGIONS
 from services.access_log import Access, record_access, stated_purpose
 from services.auth import Principal, Role, allow
-from services.query_common import ERRORS, Invalid, QueryState, query_state
+from services.query_common import ERRORS, Filter, Invalid, QueryState, query_state
 
 router = APIRouter(tags=["watch lists"], responses=ERRORS)
 
@@ -89,7 +89,7 @@ async def release_watch(
     as_of: dt.date | None = Query(None, description="The day to look from (default: today in Sweden)"),
     ahead_days: int = Query(30, ge=0, le=365),
     back_days: int = Query(30, ge=0, le=365),
-    caseload: str | None = Query(None, max_length=200, description="One caseload unit of the user's scope"),
+    caseload: Filter | None = Query(None, max_length=200, description="One caseload unit of the user's scope"),
     principal: Principal = Depends(allow(Role.PROBATION_OFFICER, Role.ADMIN)),
     state: QueryState = Depends(query_state),
 ) -> ReleaseWatch:
