@@ -218,6 +218,10 @@ class Store:
             await _advance_tracking(connection, cluster_id, effects.offsets)
             return effects
 
+    async def write_effects(self, connection: asyncpg.Connection, effects: BatchEffects) -> None:
+        """Write effects inside a transaction of the caller's (the risk stage's per-record path)."""
+        await _write_effects(connection, effects)
+
     async def applied_positions(self, cluster_id: str, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """(topic, partition) -> the offset after the last one applied on this cluster, where one was."""
         async with self.pool.acquire() as connection:

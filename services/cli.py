@@ -17,6 +17,7 @@ import click
 from services.cli_batch import batch_command, demo_command, evaluate_command
 from services.cli_bench import bench_command
 from services.cli_generate import generate_command
+from services.cli_quarantine import quarantine_command
 from services.cli_users import users_command
 from services.runtime import RUNTIME_FILE, load_settings
 from services.settings import Settings
@@ -38,6 +39,7 @@ main.add_command(batch_command)
 main.add_command(evaluate_command)
 main.add_command(demo_command)
 main.add_command(bench_command)
+main.add_command(quarantine_command)
 
 
 def _policy(settings: Settings) -> "Policy":

@@ -13,14 +13,16 @@ from typing import Any, Sequence
 
 import asyncpg
 
+from projections import quarantine
 from projections.alerts import Alert, evaluate_arrival
 from projections.events import TICKS, RiskEvent
 from projections.model import Assessment, SubjectState, assess, empty_state, fold
 from projections.policy import Policy
+from projections.quarantine import Quarantined, content_reason, describe
 from projections.store import AlertRow, ArchivedEvent, BatchEffects, HistoryRow, ProjectionRow, Store
 from schemas.codec import decode_risk_event
 from schemas.errors import ContractError
-from streams.consume import Record
+from streams.consume import TRANSIENT, Record, StageDefect
 from streams.topology import ALERTS, RISK_CHANGES
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 class BatchOutcome:
     applied: int
     duplicates: int
-    refused: int
+    quarantined: tuple[Quarantined, ...]
     alerts: tuple[Alert, ...]
     accepted_ms: dict[str, int] = field(default_factory=dict)  # applied event id -> broker timestamp, for latency
 
@@ -42,15 +44,23 @@ class RiskProcessor:
         self.cluster_id = cluster_id
 
     async def process(self, batch: Sequence[Record]) -> BatchOutcome:
+        """Apply the batch in one transaction; if that fails, set aside the records that fail alone.
+
+        The second attempt is the slow path: each record in a savepoint of its own, a record that
+        fails alone because of its content quarantined in the same transaction that applies the
+        rest and tracks every offset. A failure no single record explains, or one that every
+        record of the batch shares, is the stage's defect: it propagates and nothing is committed.
+        """
         offsets: dict[tuple[str, int], list[int]] = {}
         for record in batch:
             offsets.setdefault((record.topic, record.partition), []).append(record.offset)
-        outcome = BatchOutcome(0, 0, 0, ())
+        outcome = BatchOutcome(0, 0, (), ())
 
         async def compute(connection: asyncpg.Connection, fresh: dict[tuple[str, int], list[int]]) -> BatchEffects:
             nonlocal outcome
-            wanted = {(tp, offset) for tp, offs in fresh.items() for offset in offs}
-            events, sources, refused = self._decode([r for r in batch if ((r.topic, r.partition), r.offset) in wanted])
+            events, sources, unreadable = self._decode(_fresh_records(batch, fresh))
+            _refuse_if_all_failed(unreadable, len(events) + len(unreadable))
+            await quarantine.write(connection, unreadable)
             already = await self.store.archived_ids(connection, [event.event_id for event in events])
             new_events: list[RiskEvent] = []
             for event in events:
@@ -63,32 +73,79 @@ class RiskProcessor:
                 alerts = self._apply(new_events, sources, stored, effects)
             else:
                 alerts = []
-            stamps = {e.event_id: sources[e.event_id].timestamp_ms for e in new_events}
-            accepted_ms = {event_id: stamp for event_id, stamp in stamps.items() if stamp is not None}
-            outcome = BatchOutcome(len(new_events), len(events) - len(new_events), refused, tuple(alerts), accepted_ms)
+            outcome = BatchOutcome(len(new_events), len(events) - len(new_events), tuple(unreadable), tuple(alerts),
+                                   _accepted_ms(new_events, sources))
             return effects
 
-        effects = await self.store.apply_batch(self.cluster_id, offsets, compute)
+        async def isolate(connection: asyncpg.Connection, fresh: dict[tuple[str, int], list[int]]) -> BatchEffects:
+            nonlocal outcome
+            events, sources, unreadable = self._decode(_fresh_records(batch, fresh))
+            already = await self.store.archived_ids(connection, [event.event_id for event in events])
+            effects = BatchEffects(offsets={tp: max(offs) for tp, offs in offsets.items()})
+            applied: list[RiskEvent] = []
+            alerts: list[Alert] = []
+            failed: list[Quarantined] = []
+            candidates = 0
+            for event in events:
+                if event.event_id in already:
+                    continue
+                candidates += 1
+                one = BatchEffects()
+                try:
+                    async with connection.transaction():  # a savepoint: a record failing alone leaves no trace
+                        stored = await self.store.load_states(connection, [event.subject])
+                        fired = self._apply([event], sources, stored, one)
+                        await self.store.write_effects(connection, one)
+                except TRANSIENT:
+                    raise
+                except Exception as error:
+                    if content_reason(error) is None:
+                        raise  # not about this record's content: a defect, found on this record
+                    failed.append(_quarantined(sources[event.event_id], event.event_id, error))
+                    continue
+                already.add(event.event_id)
+                applied.append(event)
+                alerts.extend(fired)
+                effects.new_alert_ids |= one.new_alert_ids
+            if not failed and not unreadable:
+                raise batch_failure  # every record applies alone: the batch's failure is no record's
+            _refuse_if_all_failed(failed + unreadable, candidates + len(unreadable), cause=batch_failure)
+            await quarantine.write(connection, unreadable + failed)
+            outcome = BatchOutcome(len(applied), len(events) - candidates, tuple(unreadable + failed), tuple(alerts),
+                                   _accepted_ms(applied, sources))
+            return effects
+
+        try:
+            effects = await self.store.apply_batch(self.cluster_id, offsets, compute)
+        except TRANSIENT:
+            raise
+        except Exception as error:
+            batch_failure = error
+            log.warning("risk batch of %d records failed (%s); applying its records one by one",
+                        len(batch), type(error).__name__)
+            effects = await self.store.apply_batch(self.cluster_id, offsets, isolate)
+        for entry in outcome.quarantined:
+            log.error("quarantined %s[%d]@%d (%s): %s", entry.topic, entry.partition, entry.offset,
+                      entry.reason_class, entry.reason)
         if effects is not None and outcome.alerts:
             # only alerts this batch raised first: a late event re-checks alerts raised before
             outcome = replace(outcome, alerts=tuple(a for a in outcome.alerts if a.alert_id in effects.new_alert_ids))
         return outcome
 
-    def _decode(self, records: Sequence[Record]) -> tuple[list[RiskEvent], dict[str, Record], int]:
+    def _decode(self, records: Sequence[Record]) -> tuple[list[RiskEvent], dict[str, Record], list[Quarantined]]:
         events: list[RiskEvent] = []
         sources: dict[str, Record] = {}
-        refused = 0
+        unreadable: list[Quarantined] = []
         for record in records:
             try:
                 event = RiskEvent.from_record(decode_risk_event(record.value))
             except (ContractError, KeyError, TypeError, ValueError) as error:
-                # Only Riskwatch writes this topic; a bad record is a defect, never silently folded.
-                log.error("refused record %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
-                refused += 1
+                # Only Riskwatch writes this topic: a record it cannot read is kept, never folded or dropped.
+                unreadable.append(_quarantined(record, None, error))
                 continue
             events.append(event)
             sources[event.event_id] = record
-        return events, sources, refused
+        return events, sources, unreadable
 
     def _apply(
         self,
@@ -141,6 +198,27 @@ class RiskProcessor:
                 "assessed_at": assessment.at, "causing_event_id": event.event_id,
             }, sort_keys=True).encode()))
         return alerts
+
+
+def _fresh_records(batch: Sequence[Record], fresh: dict[tuple[str, int], list[int]]) -> list[Record]:
+    wanted = {(tp, offset) for tp, offs in fresh.items() for offset in offs}
+    return [r for r in batch if ((r.topic, r.partition), r.offset) in wanted]
+
+
+def _accepted_ms(events: Sequence[RiskEvent], sources: dict[str, Record]) -> dict[str, int]:
+    stamps = {e.event_id: sources[e.event_id].timestamp_ms for e in events}
+    return {event_id: stamp for event_id, stamp in stamps.items() if stamp is not None}
+
+
+def _quarantined(record: Record, event_id: str | None, error: BaseException) -> Quarantined:
+    return Quarantined("risk", record.topic, record.partition, record.offset, record.key, record.value, event_id,
+                       content_reason(error) or "malformed", describe(error))
+
+
+def _refuse_if_all_failed(failed: Sequence[Quarantined], records: int, cause: BaseException | None = None) -> None:
+    """Several records that all fail are not several poison records: the stage itself is wrong."""
+    if records > 1 and len(failed) == records:
+        raise StageDefect(f"all {records} records of the batch failed; first: {failed[0].reason}") from cause
 
 
 def _alert_row(alert: Alert) -> AlertRow:
