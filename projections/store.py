@@ -77,7 +77,7 @@ class ProjectionRow:
     assessment: dict[str, Any]
     level: str
     score: float
-    region: str
+    region: str | None  # None: every region known could point at a protected victim
     caseload: str | None
     policy_version: str
     assessed_at: int

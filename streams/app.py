@@ -27,6 +27,7 @@ from projections.policy import Policy
 from projections.store import OutboxMessage, Store, create_pool
 from schemas.codec import encode_risk_event
 from services import metrics
+from services.auth import NATIONAL
 from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
 from streams.consume import TRANSIENT, Record, Stage, run_stage
@@ -213,7 +214,8 @@ async def emit_due_reviews(runtime: WorkerRuntime, now: dt.datetime) -> int:
     )
     sends = []
     for row in rows:
-        event = review_due_event(row["subject"], int(row["due"]), region=row["region"])
+        # a subject no region may be named for (protected victims) gets the national audience
+        event = review_due_event(row["subject"], int(row["due"]), region=row["region"] or NATIONAL)
         sends.append(await runtime.producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()),
                                                  key=event.subject.encode()))
     await asyncio.gather(*sends)

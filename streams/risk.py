@@ -15,7 +15,7 @@ import asyncpg
 
 from projections import quarantine
 from projections.alerts import Alert, evaluate_arrival
-from projections.events import TICKS, RiskEvent
+from projections.events import RISKWATCH_AGENCY, TICKS, RiskEvent
 from projections.model import Assessment, SubjectState, assess, empty_state, fold
 from projections.policy import Policy
 from projections.quarantine import Quarantined, content_reason, describe
@@ -188,7 +188,7 @@ class RiskProcessor:
         for subject, (assessment, event) in latest.items():
             effects.projections.append(ProjectionRow(
                 subject=subject, state=states[subject].to_dict(), assessment=assessment.to_dict(),
-                level=assessment.level.label, score=assessment.score, region=_home_region(states[subject], event),
+                level=assessment.level.label, score=assessment.score, region=_home_region(states[subject]),
                 caseload=_caseload(states[subject]), policy_version=assessment.policy_version,
                 assessed_at=assessment.at, next_review_at=assessment.next_review_at,
             ))
@@ -233,17 +233,27 @@ def _alert_row(alert: Alert) -> AlertRow:
     )
 
 
-def _home_region(state: SubjectState, event: RiskEvent) -> str:
-    """The region of the subject's latest event that names no protected victim."""
+def _home_region(state: SubjectState) -> str | None:
+    """The region of the subject's latest agency event that names no protected victim, if any.
+
+    The same rule as an alert's audience (projections/alerts.py): an event about a protected
+    victim may have been recorded where she lives or was treated, so its region is never the
+    subject's; with no other region the projection names none and only a national scope sees
+    it. Riskwatch's own events (overrides) carry a copy of the projection's region, not a new one.
+    """
     for candidate in reversed(state.events):
-        if not any(victim.protected_identity for victim in candidate.victims):
+        if candidate.agency != RISKWATCH_AGENCY and not _names_protected_victim(candidate):
             return candidate.region
-    return event.region
+    return None
 
 
 def _caseload(state: SubjectState) -> str | None:
-    """The probation caseload: the unit of the latest prison and probation event."""
+    """The probation caseload: the unit of the latest prison and probation event naming no protected victim."""
     for candidate in reversed(state.events):
-        if candidate.agency == "prison_probation":
+        if candidate.agency == "prison_probation" and not _names_protected_victim(candidate):
             return candidate.unit
     return None
+
+
+def _names_protected_victim(event: RiskEvent) -> bool:
+    return any(victim.protected_identity for victim in event.victims)

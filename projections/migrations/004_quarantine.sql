@@ -17,3 +17,6 @@ CREATE TABLE quarantine (
 CREATE INDEX quarantine_open ON quarantine (quarantined_at) WHERE retried_at IS NULL;
 CREATE INDEX quarantine_event ON quarantine (event_id);
 
+-- A subject whose every event names a protected victim has no region that may be shown: as
+-- for alerts, such a projection names none and only a national scope covers it.
+ALTER TABLE risk_projection ALTER COLUMN region DROP NOT NULL;
