@@ -231,3 +231,39 @@ async def test_a_batch_whose_every_record_fails_stops_the_stage_before_it_commit
         assert await archived(stack, [good_id]) == {good_id}
     finally:
         await runtime.close()
+
+
+async def test_normalize_quarantines_a_record_it_cannot_forward_and_forwards_the_rest(
+        bare_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import streams.normalize
+    from streams.app import normalize as normalize_stage
+    from tests.api_support import read_topic
+
+    stack = bare_stack
+    subject = "ps_" + uuid.uuid4().hex
+    records = [agency_record(subject, day) for day in range(3)]
+    chosen = records[1][2]
+    real_normalize = streams.normalize.normalize
+
+    def faulty(event_type: str, record: dict[str, Any]) -> Any:
+        if record["event_id"] in failing:
+            raise ValueError("injected fault for the chosen event")
+        return real_normalize(event_type, record)
+
+    monkeypatch.setattr(streams.normalize, "normalize", faulty)
+    batch = [Record(topic, 0, 1_000 + n, value, None, subject.encode()) for n, (topic, value, _) in enumerate(records)]
+    runtime = await WorkerRuntime(stack.settings, default_policy()).ready()
+    try:
+        failing = {event_id for *_, event_id in records}
+        with pytest.raises(StageDefect):  # every record fails: the stage, not the records
+            await normalize_stage(runtime, batch)
+        assert await quarantined(stack, chosen) == []
+
+        failing = {chosen}
+        await normalize_stage(runtime, batch)
+        [row] = await quarantined(stack, chosen)
+        assert (row["stage"], row["reason_class"], row["record_key"]) == ("normalize", "invalid_value", subject.encode())
+        forwarded = {r.value for r in await read_topic(stack, SUBJECT_EVENTS) if r.key == subject.encode()}
+        assert len(forwarded) == 2, "the other records of the batch went on"
+    finally:
+        await runtime.close()
