@@ -12,6 +12,7 @@ other failure is a defect of the stage and still stops the worker before it comm
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -46,6 +47,14 @@ def describe(error: BaseException) -> str:
     if isinstance(error, asyncpg.PostgresError) and detail:
         text += f" ({detail})"
     return withhold_identity_numbers(text)[:REASON_MAX]
+
+
+def event_id_of(value: object) -> str | None:
+    """The event id a record names, if it is one (a quarantine row must never fail on it)."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,11 @@ The guarantees are the same as with faust's acks: an offset is committed only af
 record's effects are durable, and a failed batch is retried (broker or database away) or ends
 the process before any commit. A record that fails because of its content is the exception:
 the stage quarantines it (projections/quarantine.py) with the rest of its batch applied, so
-one poison record never halts a partition. A commit refused because the group rebalanced meanwhile is harmless: the next owner
-replays from the last commit and the risk stage's tracking rows in PostgreSQL skip what was
-already applied (normalize forwards again; the risk stage dedupes by event id).
+one poison record never halts a partition.
+
+A commit refused because the group rebalanced meanwhile is harmless: the next owner replays
+from the last commit and the risk stage's tracking rows in PostgreSQL skip what was already
+applied (normalize forwards again; the risk stage dedupes by event id).
 """
 
 from __future__ import annotations

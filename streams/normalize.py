@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from projections.events import RiskEvent
 from projections.normalize import NotNormalizable, normalize
-from projections.quarantine import Quarantined, content_reason, describe
+from projections.quarantine import Quarantined, content_reason, describe, event_id_of
 from schemas.codec import decode_event, encode_risk_event
 from schemas.errors import ContractError, withhold_identity_numbers_in_bytes
 from streams.consume import Record, StageDefect
@@ -43,7 +43,7 @@ async def normalize_batch(records: Sequence[Record], producer: AIOKafkaProducer)
     forwarded: list[tuple[RiskEvent, bytes, Record]] = []
     quarantined: list[Quarantined] = []
     for record in records:
-        event_id: str | None = None
+        event_id: object = None
         try:
             decoded = decode_event(record.value)
             event_id = decoded.record.get("event_id")
@@ -60,7 +60,7 @@ async def normalize_batch(records: Sequence[Record], producer: AIOKafkaProducer)
             if reason_class is None:
                 raise  # not about this record's content: a defect of the stage
             quarantined.append(Quarantined("normalize", record.topic, record.partition, record.offset, record.key,
-                                           record.value, event_id if isinstance(event_id, str) else None,
+                                           record.value, event_id_of(event_id),
                                            reason_class, describe(error)))
     if len(records) > 1 and len(quarantined) == len(records):
         raise StageDefect(f"all {len(records)} records of the batch failed; first: {quarantined[0].reason}")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -54,76 +55,17 @@ class RiskProcessor:
         offsets: dict[tuple[str, int], list[int]] = {}
         for record in batch:
             offsets.setdefault((record.topic, record.partition), []).append(record.offset)
-        outcome = BatchOutcome(0, 0, (), ())
-
-        async def compute(connection: asyncpg.Connection, fresh: dict[tuple[str, int], list[int]]) -> BatchEffects:
-            nonlocal outcome
-            events, sources, unreadable = self._decode(_fresh_records(batch, fresh))
-            _refuse_if_all_failed(unreadable, len(events) + len(unreadable))
-            await quarantine.write(connection, unreadable)
-            already = await self.store.archived_ids(connection, [event.event_id for event in events])
-            new_events: list[RiskEvent] = []
-            for event in events:
-                if event.event_id not in already:
-                    already.add(event.event_id)
-                    new_events.append(event)
-            effects = BatchEffects(offsets={tp: max(offs) for tp, offs in offsets.items()})
-            if new_events:
-                stored = await self.store.load_states(connection, sorted({e.subject for e in new_events}))
-                alerts = self._apply(new_events, sources, stored, effects)
-            else:
-                alerts = []
-            outcome = BatchOutcome(len(new_events), len(events) - len(new_events), tuple(unreadable), tuple(alerts),
-                                   _accepted_ms(new_events, sources))
-            return effects
-
-        async def isolate(connection: asyncpg.Connection, fresh: dict[tuple[str, int], list[int]]) -> BatchEffects:
-            nonlocal outcome
-            events, sources, unreadable = self._decode(_fresh_records(batch, fresh))
-            already = await self.store.archived_ids(connection, [event.event_id for event in events])
-            effects = BatchEffects(offsets={tp: max(offs) for tp, offs in offsets.items()})
-            applied: list[RiskEvent] = []
-            alerts: list[Alert] = []
-            failed: list[Quarantined] = []
-            candidates = 0
-            for event in events:
-                if event.event_id in already:
-                    continue
-                candidates += 1
-                one = BatchEffects()
-                try:
-                    async with connection.transaction():  # a savepoint: a record failing alone leaves no trace
-                        stored = await self.store.load_states(connection, [event.subject])
-                        fired = self._apply([event], sources, stored, one)
-                        await self.store.write_effects(connection, one)
-                except TRANSIENT:
-                    raise
-                except Exception as error:
-                    if content_reason(error) is None:
-                        raise  # not about this record's content: a defect, found on this record
-                    failed.append(_quarantined(sources[event.event_id], event.event_id, error))
-                    continue
-                already.add(event.event_id)
-                applied.append(event)
-                alerts.extend(fired)
-                effects.new_alert_ids |= one.new_alert_ids
-            if not failed and not unreadable:
-                raise batch_failure  # every record applies alone: the batch's failure is no record's
-            _refuse_if_all_failed(failed + unreadable, candidates + len(unreadable), cause=batch_failure)
-            await quarantine.write(connection, unreadable + failed)
-            outcome = BatchOutcome(len(applied), len(events) - candidates, tuple(unreadable + failed), tuple(alerts),
-                                   _accepted_ms(applied, sources))
-            return effects
-
+        attempt = _Attempt(batch, {tp: max(offs) for tp, offs in offsets.items()})
         try:
-            effects = await self.store.apply_batch(self.cluster_id, offsets, compute)
+            effects = await self.store.apply_batch(self.cluster_id, offsets, attempt.bind(self._apply_whole))
         except TRANSIENT:
             raise
         except Exception as error:
-            batch_failure = error
             log.warning("risk batch of %d records failed (%s); applying its records one by one",
                         len(batch), type(error).__name__)
-            effects = await self.store.apply_batch(self.cluster_id, offsets, isolate)
+            attempt.failure = error
+            effects = await self.store.apply_batch(self.cluster_id, offsets, attempt.bind(self._apply_one_by_one))
+        outcome = attempt.outcome
         for entry in outcome.quarantined:
             log.error("quarantined %s[%d]@%d (%s): %s", entry.topic, entry.partition, entry.offset,
                       entry.reason_class, entry.reason)
@@ -132,6 +74,65 @@ class RiskProcessor:
             outcome = replace(outcome, alerts=tuple(a for a in outcome.alerts if a.alert_id in effects.new_alert_ids))
         return outcome
 
+    async def _apply_whole(self, connection: asyncpg.Connection, attempt: "_Attempt",
+                           records: Sequence[Record]) -> BatchEffects:
+        """The fast path: every new event of the batch folded and written at once."""
+        events, sources, unreadable = self._decode(records)
+        _refuse_if_all_failed(unreadable, len(records))
+        await quarantine.write(connection, unreadable)
+        already = await self.store.archived_ids(connection, [event.event_id for event in events])
+        new_events: list[RiskEvent] = []
+        for event in events:
+            if event.event_id not in already:
+                already.add(event.event_id)
+                new_events.append(event)
+        effects = BatchEffects(offsets=attempt.last_offsets)
+        alerts: list[Alert] = []
+        if new_events:
+            stored = await self.store.load_states(connection, sorted({e.subject for e in new_events}))
+            alerts = self._apply(new_events, sources, stored, effects)
+        attempt.outcome = BatchOutcome(len(new_events), len(events) - len(new_events), tuple(unreadable),
+                                       tuple(alerts), _accepted_ms(new_events, sources))
+        return effects
+
+    async def _apply_one_by_one(self, connection: asyncpg.Connection, attempt: "_Attempt",
+                                records: Sequence[Record]) -> BatchEffects:
+        """The slow path, after the batch failed: each new event in a savepoint of its own."""
+        events, sources, unreadable = self._decode(records)
+        already = await self.store.archived_ids(connection, [event.event_id for event in events])
+        effects = BatchEffects(offsets=attempt.last_offsets)  # the events' own effects are written one by one
+        applied: list[RiskEvent] = []
+        alerts: list[Alert] = []
+        failed: list[Quarantined] = []
+        for event in events:
+            if event.event_id in already:
+                continue
+            already.add(event.event_id)
+            one = BatchEffects()
+            try:
+                async with connection.transaction():  # a savepoint: a record failing alone leaves no trace
+                    stored = await self.store.load_states(connection, [event.subject])
+                    fired = self._apply([event], sources, stored, one)
+                    await self.store.write_effects(connection, one)
+            except TRANSIENT:
+                raise
+            except Exception as error:
+                if content_reason(error) is None:
+                    raise  # not about this record's content: a defect, found on this record
+                failed.append(_quarantined(sources[event.event_id], event.event_id, error))
+                continue
+            applied.append(event)
+            alerts.extend(fired)
+            effects.new_alert_ids |= one.new_alert_ids
+        if not failed:
+            assert attempt.failure is not None
+            raise attempt.failure  # every record applies alone: the batch's failure is no record's
+        _refuse_if_all_failed(failed + unreadable, len(applied) + len(failed) + len(unreadable), cause=attempt.failure)
+        await quarantine.write(connection, unreadable + failed)
+        attempt.outcome = BatchOutcome(len(applied), len(events) - len(applied) - len(failed),
+                                       tuple(unreadable + failed), tuple(alerts), _accepted_ms(applied, sources))
+        return effects
+
     def _decode(self, records: Sequence[Record]) -> tuple[list[RiskEvent], dict[str, Record], list[Quarantined]]:
         events: list[RiskEvent] = []
         sources: dict[str, Record] = {}
@@ -139,7 +140,8 @@ class RiskProcessor:
         for record in records:
             try:
                 event = RiskEvent.from_record(decode_risk_event(record.value))
-            except (ContractError, KeyError, TypeError, ValueError) as error:
+                uuid.UUID(event.event_id)  # the archive's key: anything else would fail the whole batch
+            except (ContractError, KeyError, TypeError, ValueError, AttributeError) as error:
                 # Only Riskwatch writes this topic: a record it cannot read is kept, never folded or dropped.
                 unreadable.append(_quarantined(record, None, error))
                 continue
@@ -200,9 +202,25 @@ class RiskProcessor:
         return alerts
 
 
-def _fresh_records(batch: Sequence[Record], fresh: dict[tuple[str, int], list[int]]) -> list[Record]:
-    wanted = {(tp, offset) for tp, offs in fresh.items() for offset in offs}
-    return [r for r in batch if ((r.topic, r.partition), r.offset) in wanted]
+BatchPath = Callable[[asyncpg.Connection, "_Attempt", Sequence[Record]], Awaitable[BatchEffects]]
+
+
+@dataclass
+class _Attempt:
+    """One batch on its way through the store: what it did, and why the fast path failed."""
+
+    batch: Sequence[Record]
+    last_offsets: dict[tuple[str, int], int]
+    outcome: BatchOutcome = field(default_factory=lambda: BatchOutcome(0, 0, (), ()))
+    failure: BaseException | None = None
+
+    def bind(self, path: BatchPath) -> Callable[[asyncpg.Connection, dict[tuple[str, int], list[int]]],
+                                          Awaitable[BatchEffects]]:
+        """The store's computation: `path` over the records not applied yet (per the tracked offsets)."""
+        async def compute(connection: asyncpg.Connection, fresh: dict[tuple[str, int], list[int]]) -> BatchEffects:
+            wanted = {(tp, offset) for tp, offs in fresh.items() for offset in offs}
+            return await path(connection, self, [r for r in self.batch if ((r.topic, r.partition), r.offset) in wanted])
+        return compute
 
 
 def _accepted_ms(events: Sequence[RiskEvent], sources: dict[str, Record]) -> dict[str, int]:

@@ -229,6 +229,15 @@ async def test_a_batch_whose_every_record_fails_stops_the_stage_before_it_commit
         outcome = await runtime.processor.process(batch)
         assert outcome.applied == 1 and [q.reason_class for q in outcome.quarantined] == ["text_encoding"]
         assert await archived(stack, [good_id]) == {good_id}
+
+        # an event id that is no UUID would fail every query of the batch: the record is set aside
+        unkeyed, _ = risk_record("ps_" + uuid.uuid4().hex, 6, event_id="not-a-uuid")
+        good, good_id = risk_record("ps_" + uuid.uuid4().hex, 7)
+        outcome = await runtime.processor.process([Record(POISON_TOPIC, 0, 20, unkeyed, None),
+                                                   Record(POISON_TOPIC, 0, 21, good, None)])
+        assert outcome.applied == 1 and [(q.event_id, q.reason_class) for q in outcome.quarantined] == [
+            (None, "invalid_value")]
+        assert await archived(stack, [good_id]) == {good_id}
     finally:
         await runtime.close()
 
