@@ -23,7 +23,6 @@ from projections.policy import default_policy
 from projections.store import BatchEffects, Store
 from schemas.codec import encode_event, encode_risk_event
 from schemas.json_format import event_from_json
-from services.cli_quarantine import retry_quarantined
 from services.metrics import QUARANTINED
 from services.rebuild import live_digest, rebuild
 from services.runtime import child_environment
@@ -125,12 +124,18 @@ async def test_a_nul_in_a_record_is_quarantined_and_every_later_event_is_archive
     assert nul_risk_id not in await archived(stack, [nul_risk_id])
     assert worker.poll() is None and stack.workers[0] is worker, "the worker ran on, never restarted"
 
-    listed = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.cli", "quarantine", "list",
-                                                  env=child_environment(stack.settings),
-                                                  stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    output = (await listed.communicate())[0].decode()
-    assert listed.returncode == 0, output
+    output = await riskwatch(stack, "quarantine", "list")
     assert nul_risk_id in output and "text_encoding" in output
+
+
+async def riskwatch(stack: Stack, *arguments: str) -> str:
+    """The command line against the stack; its output, once it succeeded."""
+    command = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.cli", *arguments,
+                                                   env=child_environment(stack.settings),
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output = (await command.communicate())[0].decode()
+    assert command.returncode == 0, output
+    return output
 
 
 class FaultyProcessor(RiskProcessor):
@@ -192,8 +197,8 @@ async def test_a_record_failing_alone_is_quarantined_the_rest_applied_and_retry_
         assert (await rebuild(store, runtime.policy)).digest == await live_digest(store)
 
         processor.fixed = True
-        [sent] = await retry_quarantined(stack.settings, [row["id"]])
-        assert sent.event_id == chosen
+        output = await riskwatch(stack, "quarantine", "retry", str(row["id"]))
+        assert f"{row['id']}  sent back to {SUBJECT_EVENTS}  event {chosen}" in output
 
         async def applied() -> bool:
             return chosen in await archived(stack, [chosen])
