@@ -77,7 +77,7 @@ class ProjectionRow:
     assessment: dict[str, Any]
     level: str
     score: float
-    region: str
+    region: str | None  # None: every region known could point at a protected victim
     caseload: str | None
     policy_version: str
     assessed_at: int
@@ -256,6 +256,10 @@ class Store:
             await _write_effects(connection, effects)
             await _advance_tracking(connection, cluster_id, effects.offsets)
             return effects
+
+    async def write_effects(self, connection: asyncpg.Connection, effects: BatchEffects) -> None:
+        """Write effects inside a transaction of the caller's (the risk stage's per-record path)."""
+        await _write_effects(connection, effects)
 
     async def applied_positions(self, cluster_id: str, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """(topic, partition) -> the offset after the last one applied on this cluster, where one was."""

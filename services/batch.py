@@ -105,7 +105,7 @@ class BatchSubject:
     subject: str
     level: str
     score: float
-    region: str
+    region: str | None  # None: every region recorded could point at a protected victim
     caseload: str | None
     assessment: dict[str, Any]
     state: SubjectState

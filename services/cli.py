@@ -18,6 +18,7 @@ from services.cli_batch import batch_command, demo_command, evaluate_command
 from services.cli_bench import bench_command
 from services.cli_clients import clients_command, ingesting_client
 from services.cli_generate import generate_command
+from services.cli_quarantine import quarantine_command
 from services.cli_users import users_command
 from services.runtime import RUNTIME_FILE, load_settings
 from services.settings import Settings
@@ -41,6 +42,7 @@ main.add_command(batch_command)
 main.add_command(evaluate_command)
 main.add_command(demo_command)
 main.add_command(bench_command)
+main.add_command(quarantine_command)
 
 
 def _policy(settings: Settings) -> "Policy":
@@ -59,7 +61,10 @@ def up(workers: int) -> None:
     _refuse_second_stack(settings)
     with started_stack(settings, workers=workers) as stack:
         _print_stack(stack)
-        _supervise(stack)
+        failure = _supervise(stack)
+    if failure is not None:
+        click.echo(f"riskwatch stopped: {failure}", err=True)
+        sys.exit(1)
     click.echo("riskwatch stopped")
 
 
@@ -73,27 +78,49 @@ def _refuse_second_stack(settings: Settings) -> None:
         running.unlink()
 
 
-def _supervise(stack: "Stack") -> None:
-    """Until Ctrl-C or SIGTERM. A worker that dies is restarted (it resumes from the tracked offsets)."""
+DATABASE_GIVE_UP_SECONDS = 60.0  # an embedded PostgreSQL that cannot be started again for this long
+
+
+def _supervise(stack: "Stack") -> str | None:
+    """Until Ctrl-C or SIGTERM (None), or why it gave up.
+
+    A worker that dies is restarted (it resumes from the tracked offsets); so is the embedded
+    PostgreSQL, on the same data dir and socket: workers and API retry their connections
+    meanwhile and carry on once it recovered.
+    """
     stop: list[int] = []
     signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
     restarts: list[float] = []
+    database_down_since: float | None = None
     while not stop:
+        if stack.database is not None and not stack.database.alive():
+            now = time.monotonic()
+            if database_down_since is None:
+                database_down_since = now
+                click.echo("the embedded PostgreSQL stopped; starting it again", err=True)
+            try:
+                stack.database.restart()
+            except Exception as error:  # not yet (e.g. the old server not gone): try again shortly
+                if now - database_down_since > DATABASE_GIVE_UP_SECONDS:
+                    return f"the embedded PostgreSQL could not be started again ({error})"
+                time.sleep(1.0)
+                continue
+            click.echo(f"the embedded PostgreSQL runs again after {now - database_down_since:.1f} s", err=True)
+            database_down_since = None
         if stack.api is not None and stack.api.poll() is not None:
-            click.echo(f"the API exited with code {stack.api.returncode}; stopping", err=True)
-            return
+            return f"the API exited with code {stack.api.returncode}"
         for index, process in enumerate(stack.workers):
             if process.poll() is None:
                 continue
             restarts = [t for t in restarts if time.monotonic() - t < 60] + [time.monotonic()]
             if len(restarts) > 5:
-                click.echo("workers keep failing (more than 5 restarts a minute); stopping", err=True)
-                return
+                return "workers keep failing (more than 5 restarts a minute)"
             click.echo(f"worker {index + 1} exited with code {process.returncode}; restarting it", err=True)
             stack.workers[index] = stack.start_worker_process(index + 1)
         time.sleep(0.2)
     click.echo("stopping...")
+    return None
 
 
 def _print_stack(stack: "Stack") -> None:

@@ -124,6 +124,31 @@ class EmbeddedPostgres:
     def database_url(self) -> str:
         return self._uri(DATABASE_NAME)
 
+    def alive(self) -> bool:
+        """Whether the postmaster runs (a zombie, killed but not yet reaped, does not)."""
+        import psutil
+
+        try:
+            process = psutil.Process(self.server.get_pid())  # type: ignore[attr-defined]
+            return process.status() != psutil.STATUS_ZOMBIE
+        except (psutil.NoSuchProcess, AttributeError):
+            return False
+
+    def restart(self) -> None:
+        """Start the postmaster again on the same data dir: the same socket, so the same URL.
+
+        PostgreSQL recovers from its write-ahead log; clients reconnect. Raises if it cannot
+        start yet (e.g. backends of the killed postmaster still hold its shared memory).
+        """
+        import psutil
+
+        assert self.server is not None
+        if psutil.pid_exists(self.server.get_pid()):  # type: ignore[attr-defined]
+            # killed but not reaped yet: PostgreSQL would take its lock file for a live server's
+            raise RuntimeError("the stopped postmaster has not been reaped yet")
+        with self.server._lock:  # type: ignore[attr-defined]  # the library's lock around a start
+            self.server.ensure_postgres_running()  # type: ignore[attr-defined]
+
     def stop(self) -> None:
         if self.server is None:
             return

@@ -32,6 +32,7 @@ from prometheus_client.exposition import choose_encoder
 
 from projections.alerts import Trigger
 from projections.levels import Level
+from projections.quarantine import REASON_CLASSES
 from projections.store import Store
 from services.settings import Settings
 from streams.kafka import client_options
@@ -65,6 +66,8 @@ INGEST_SUBMISSIONS = Counter("riskwatch_ingest_submissions", "Events submitted t
                              ["outcome"])
 DEAD_LETTERS = Counter("riskwatch_dead_letters", "Refused events kept as dead letters, by stage and reason class.",
                        ["stage", "reason"])
+QUARANTINED = Counter("riskwatch_quarantined", "Records a stage set aside because of their content, by stage and "
+                      "reason class (`riskwatch quarantine list`).", ["stage", "reason"])
 ALERTS_RAISED = Counter("riskwatch_alerts", "Alerts committed, by trigger and the level after the event.",
                         ["trigger", "level"])
 BATCH_DURATION = Histogram("riskwatch_batch_duration_seconds",
@@ -112,6 +115,9 @@ def _initialise_series() -> None:
         for reason in DEAD_LETTER_REASONS:
             if stage != "risk":  # the risk stage refuses nothing to the dead-letter topic
                 DEAD_LETTERS.labels(stage, reason)
+    for stage in ("normalize", "risk"):
+        for reason in REASON_CLASSES:
+            QUARANTINED.labels(stage, reason)
     for outcome in ("accepted", "duplicate", "rejected", "unavailable"):
         INGEST_SUBMISSIONS.labels(outcome)
     for trigger in Trigger:
@@ -193,6 +199,8 @@ def record_normalized(records: Sequence["Record"], outcome: "NormalizeOutcome", 
     for reason in outcome.refused:
         DEAD_LETTERS.labels("normalize", dead_letter_reason_of_text(reason)).inc()
         EVENTS_OUT.labels(DEADLETTER).inc()
+    for entry in outcome.quarantined:
+        QUARANTINED.labels("normalize", entry.reason_class).inc()
 
 
 @dataclass
@@ -212,6 +220,8 @@ def record_risk_batch(batch: Sequence["Record"], outcome: "BatchOutcome", second
     committed_at = time.time() if now is None else now
     BATCH_DURATION.labels("risk").observe(seconds)
     EVENTS_IN.labels(SUBJECT_EVENTS).inc(len(batch))
+    for entry in outcome.quarantined:
+        QUARANTINED.labels("risk", entry.reason_class).inc()
     for accepted_ms in outcome.accepted_ms.values():
         INGEST_TO_PROJECTION.observe(max(0.0, committed_at - accepted_ms / 1000))
     for alert in outcome.alerts:

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from projections.normalize import override_event
 from schemas.codec import encode_risk_event
 from services.access_log import Access, record_access, stated_purpose
-from services.auth import PERSONAL_DATA_ROLES, Principal, Role, allow, require_scope
+from services.auth import NATIONAL, PERSONAL_DATA_ROLES, Principal, Role, allow, require_scope
 from services.query_common import (
     ERRORS,
     NOT_FOUND,
@@ -82,7 +82,8 @@ class SubjectView(BaseModel):
     policy_version: str
     assessed_at: dt.datetime = Field(description="The event time the assessment refers to")
     next_review_at: dt.datetime | None
-    region: str
+    region: str | None = Field(description="None when every region recorded for the subject could point at a "
+                                            "protected victim; then only a national scope sees the subject")
     caseload: str | None
     history: list[HistoryPoint] = Field(description="Level and score after each event, oldest first")
     events: list[ContributingEvent]
@@ -211,7 +212,7 @@ async def override(
     row = await _projection(state, principal, pseudonym)
     now = int(time.time() * 1000)
     event = override_event(event_id=str(uuid.uuid4()), subject=pseudonym, level=body.level, reason=body.reason,
-                           analyst=principal.name, at=now, region=row["region"])
+                           analyst=principal.name, at=now, region=row["region"] or NATIONAL)
     async with state.pool.acquire() as connection, connection.transaction():
         # Logged first and committed only once the broker has the event: no override goes unlogged.
         await record_access(connection, principal, Access.ALTERATION, request, [pseudonym],

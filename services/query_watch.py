@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from schemas.codec import decode_risk_event
 from schemas.rules import REGIONS
 from services.access_log import Access, record_access, stated_purpose
-from services.auth import Principal, Role, allow
+from services.auth import NATIONAL, Principal, Role, allow
 from services.query_common import ERRORS, Filter, Invalid, QueryState, query_state
 
 router = APIRouter(tags=["watch lists"], responses=ERRORS)
@@ -152,7 +152,9 @@ def _item(row: Any, kind: Kind, date: dt.date, attributes: dict[str, str]) -> Re
                         "and victims components the score is made of.")
 async def priority_list(
     request: Request,
-    region: str = Query(pattern=f"^({'|'.join(REGIONS)})$"),
+    region: str = Query(pattern=f"^({'|'.join((*REGIONS, NATIONAL))})$",
+                        description=f"A police region, or {NATIONAL} (national scope only): the subjects no region "
+                                    "may be named for, because every one recorded could point at a protected victim"),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=1_000_000),
     principal: Principal = Depends(allow(Role.INTELLIGENCE_ANALYST, Role.ADMIN)),
@@ -160,13 +162,17 @@ async def priority_list(
 ) -> PriorityList:
     if not principal.covers(region, None):
         raise HTTPException(403, "region: outside your scope")
+    # covers() lets only a national scope ask for NATIONAL; both forms keep to the (region, score) index
+    national = region == NATIONAL
+    where = "region IS NULL AND $1::text IS NULL" if national else "region = $1"
+    listed = None if national else region
     async with state.pool.acquire() as connection:
-        total = await connection.fetchval("SELECT count(*) FROM risk_projection WHERE region = $1", region)
+        total = await connection.fetchval(f"SELECT count(*) FROM risk_projection WHERE {where}", listed)
         rows = await connection.fetch(
-            """SELECT subject, level, score, caseload, assessed_at, assessment -> 'components' AS components,
+            f"""SELECT subject, level, score, caseload, assessed_at, assessment -> 'components' AS components,
                       (assessment ->> 'override') IS NOT NULL AS overridden
-               FROM risk_projection WHERE region = $1 ORDER BY score DESC, subject LIMIT $2 OFFSET $3""",
-            region, limit, offset,
+               FROM risk_projection WHERE {where} ORDER BY score DESC, subject LIMIT $2 OFFSET $3""",
+            listed, limit, offset,
         )
         await record_access(connection, principal, Access.CONSULTATION, request, [r["subject"] for r in rows],
                             stated_purpose(request) or "priority list", dict(request.query_params))

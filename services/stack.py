@@ -135,10 +135,12 @@ async def _backlog(consumer: AIOKafkaConsumer, pool: object, cluster: str) -> in
     for tp in subject:
         backlog += max(0, ends[tp] - (tracked.get(tp.partition, -1) + 1))
     # The embedded broker can report an end offset below its last record: also count what the
-    # gateway accepted on this cluster and the risk processor has not archived yet.
+    # gateway accepted on this cluster and the risk processor has not archived yet (a record in
+    # quarantine waits for an operator, not for the workers).
     backlog += await pool.fetchval(  # type: ignore[attr-defined]
         """SELECT count(*) FROM ingested_event i WHERE cluster_id = $1 AND topic IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM event_archive a WHERE a.event_id = i.event_id)""",
+           AND NOT EXISTS (SELECT 1 FROM event_archive a WHERE a.event_id = i.event_id)
+           AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.event_id = i.event_id AND q.retried_at IS NULL)""",
         cluster,
     )
     return backlog

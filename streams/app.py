@@ -17,20 +17,20 @@ import os
 import time
 from typing import Any, Awaitable, Callable, NoReturn, Sequence, TypeVar
 
-import asyncpg
 import faust
 from faust.app.base import BootStrategy
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError
 
+from projections import quarantine
 from projections.normalize import review_due_event
 from projections.policy import Policy
 from projections.store import OutboxMessage, Store, create_pool
 from schemas.codec import encode_risk_event
 from services import metrics
+from services.auth import NATIONAL
 from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
-from streams.consume import Record, Stage, run_stage
+from streams.consume import TRANSIENT, Record, Stage, run_stage
 from streams.normalize import normalize_batch
 from streams.risk import RiskProcessor
 from streams.topology import STAGE_TOPICS, SUBJECT_EVENTS, stage_group
@@ -79,6 +79,11 @@ class WorkerRuntime:
 async def normalize(runtime: WorkerRuntime, records: list[Record]) -> None:
     started = time.perf_counter()
     outcome = await normalize_batch(records, runtime.producer)
+    # kept before the offsets are committed: a quarantined record is never lost in between
+    await quarantine.write(runtime.store.pool, outcome.quarantined)
+    for entry in outcome.quarantined:
+        log.error("quarantined %s[%d]@%d (%s): %s", entry.topic, entry.partition, entry.offset,
+                  entry.reason_class, entry.reason)
     metrics.record_normalized(records, outcome, time.perf_counter() - started)
     for reason in outcome.refused:
         log.warning("normalize refused a record: %s", reason)
@@ -100,6 +105,18 @@ def _stage_task(app: faust.App, runtime: WorkerRuntime, stage: Stage) -> Callabl
     return consume
 
 
+def build_stages(runtime: WorkerRuntime) -> list[Stage]:
+    """The two stages, normalize then risk, each its own consumer group."""
+    group = runtime.settings.consumer_group
+    return [
+        Stage("normalize", stage_group(group, "normalize"), STAGE_TOPICS["normalize"],
+              handle=lambda records: normalize(runtime, records)),
+        Stage("risk", stage_group(group, "risk"), STAGE_TOPICS["risk"],
+              handle=lambda records: assess_risk(runtime, records),
+              positions=lambda partitions: runtime.applied_positions(partitions)),
+    ]
+
+
 def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerRuntime]:
     assert settings.kafka_bootstrap_servers, "no Kafka bootstrap servers configured"
     runtime = WorkerRuntime(settings, policy)
@@ -107,13 +124,7 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
     # faust hosts the worker (lifecycle, signals, tasks); the stages consume through
     # streams/consume.py, so faust's own Kafka consumer and producer are not started.
     app.boot_strategy = BootStrategy(app, enable_kafka=False)
-    normalize_stage = Stage("normalize", stage_group(settings.consumer_group, "normalize"), STAGE_TOPICS["normalize"],
-                            handle=lambda records: normalize(runtime, records))
-    risk_stage = Stage("risk", stage_group(settings.consumer_group, "risk"), STAGE_TOPICS["risk"],
-                       handle=lambda records: assess_risk(runtime, records),
-                       positions=lambda partitions: runtime.applied_positions(partitions))
-    runtime.stages = [normalize_stage, risk_stage]
-
+    runtime.stages = build_stages(runtime)
     for stage in runtime.stages:
         app.task(_stage_task(app, runtime, stage))
 
@@ -160,17 +171,14 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
     return app, runtime
 
 
-TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-             asyncpg.TooManyConnectionsError, KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError)
-
-
 async def until_done(stage: str, work: Callable[[], Awaitable[T]]) -> T:
     """Run one batch until it succeeds, or end the process before its offsets are committed.
 
     A stage commits a batch's offsets once its handler returns, and a later batch would move
     the tracked offsets past a failed one: either would lose events. So
     transient failures (broker or database away) are retried with backoff, and anything else
-    ends the process at once: it restarts from the last committed offsets and replays.
+    ends the process at once: it restarts from the last committed offsets and replays. (A
+    record's own content is no reason to get here: the stages quarantine such records.)
     """
     delay = 0.1
     while True:
@@ -206,7 +214,8 @@ async def emit_due_reviews(runtime: WorkerRuntime, now: dt.datetime) -> int:
     )
     sends = []
     for row in rows:
-        event = review_due_event(row["subject"], int(row["due"]), region=row["region"])
+        # a subject no region may be named for (protected victims) gets the national audience
+        event = review_due_event(row["subject"], int(row["due"]), region=row["region"] or NATIONAL)
         sends.append(await runtime.producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()),
                                                  key=event.subject.encode()))
     await asyncio.gather(*sends)

@@ -8,20 +8,26 @@ offsets only after the handler finished. The faust app still runs the worker: it
 stops the stages as tasks, beside the outbox relay and the scheduler.
 
 The guarantees are the same as with faust's acks: an offset is committed only after its
-record's effects are durable, and a failed batch is retried or ends the process before any
-commit. A commit refused because the group rebalanced meanwhile is harmless: the next owner
-replays from the last commit and the risk stage's tracking rows in PostgreSQL skip what was
-already applied (normalize forwards again; the risk stage dedupes by event id).
+record's effects are durable, and a failed batch is retried (broker or database away) or ends
+the process before any commit. A record that fails because of its content is the exception:
+the stage quarantines it (projections/quarantine.py) with the rest of its batch applied, so
+one poison record never halts a partition.
+
+A commit refused because the group rebalanced meanwhile is harmless: the next owner replays
+from the last commit and the risk stage's tracking rows in PostgreSQL skip what was already
+applied (normalize forwards again; the risk stage dedupes by event id).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, Sequence
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NotLeaderForPartitionError
 
 from services.settings import Settings
 from streams.kafka import client_options
@@ -29,6 +35,18 @@ from streams.kafka import client_options
 log = logging.getLogger(__name__)
 
 STAGE_FETCH_BYTES = 4 * 2**20  # per fetch response, over all of a stage's partitions
+
+# Failures of the broker or the database, not of a batch: retried with backoff, never quarantined.
+# (OperatorInterventionError: PostgreSQL shutting down or starting up.)
+TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+             asyncpg.TooManyConnectionsError, asyncpg.exceptions.OperatorInterventionError,
+             KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError)
+
+
+
+class StageDefect(RuntimeError):
+    """A batch failure that no record's content explains: the worker stops before committing."""
+
 
 # where to start a partition newly assigned to this member: (topic, partition) -> next offset
 Positions = Callable[[Sequence[tuple[str, int]]], Awaitable[dict[tuple[str, int], int]]]
@@ -43,6 +61,7 @@ class Record:
     offset: int
     value: bytes
     timestamp_ms: int | None  # broker timestamp: when the record was accepted
+    key: bytes | None = None
 
 
 @dataclass
@@ -95,7 +114,7 @@ async def run_stage(stage: Stage, settings: Settings, should_stop: Callable[[], 
             fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=settings.batch_size)
             if not fetched:
                 continue
-            records = [Record(m.topic, m.partition, m.offset, m.value, m.timestamp if m.timestamp >= 0 else None)
+            records = [Record(m.topic, m.partition, m.offset, m.value, m.timestamp if m.timestamp >= 0 else None, m.key)
                        for messages in fetched.values() for m in messages]
             await until_done(stage.name, lambda: stage.handle(records))
             await _commit(consumer, stage.name, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()})

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import asyncpg
 
+from projections import quarantine
 from projections.alerts import Alert, evaluate_arrival
-from projections.events import TICKS, RiskEvent
+from projections.events import RISKWATCH_AGENCY, TICKS, RiskEvent
 from projections.model import Assessment, SubjectState, assess, empty_state, fold
 from projections.policy import Policy
+from projections.quarantine import Quarantined, content_reason, describe
 from projections.store import AlertRow, ArchivedEvent, BatchEffects, HistoryRow, ProjectionRow, Store
 from schemas.codec import decode_risk_event
 from schemas.errors import ContractError
-from streams.consume import Record
+from streams.consume import TRANSIENT, Record, StageDefect
 from streams.topology import ALERTS, RISK_CHANGES
 
 log = logging.getLogger(__name__)
@@ -30,7 +33,7 @@ log = logging.getLogger(__name__)
 class BatchOutcome:
     applied: int
     duplicates: int
-    refused: int
+    quarantined: tuple[Quarantined, ...]
     alerts: tuple[Alert, ...]
     accepted_ms: dict[str, int] = field(default_factory=dict)  # applied event id -> broker timestamp, for latency
 
@@ -42,53 +45,109 @@ class RiskProcessor:
         self.cluster_id = cluster_id
 
     async def process(self, batch: Sequence[Record]) -> BatchOutcome:
+        """Apply the batch in one transaction; if that fails, set aside the records that fail alone.
+
+        The second attempt is the slow path: each record in a savepoint of its own, a record that
+        fails alone because of its content quarantined in the same transaction that applies the
+        rest and tracks every offset. A failure no single record explains, or one that every
+        record of the batch shares, is the stage's defect: it propagates and nothing is committed.
+        """
         offsets: dict[tuple[str, int], list[int]] = {}
         for record in batch:
             offsets.setdefault((record.topic, record.partition), []).append(record.offset)
-        outcome = BatchOutcome(0, 0, 0, ())
-
-        async def compute(connection: asyncpg.Connection, fresh: dict[tuple[str, int], list[int]]) -> BatchEffects:
-            nonlocal outcome
-            wanted = {(tp, offset) for tp, offs in fresh.items() for offset in offs}
-            events, sources, refused = self._decode([r for r in batch if ((r.topic, r.partition), r.offset) in wanted])
-            already = await self.store.archived_ids(connection, [event.event_id for event in events])
-            new_events: list[RiskEvent] = []
-            for event in events:
-                if event.event_id not in already:
-                    already.add(event.event_id)
-                    new_events.append(event)
-            effects = BatchEffects(offsets={tp: max(offs) for tp, offs in offsets.items()})
-            if new_events:
-                stored = await self.store.load_states(connection, sorted({e.subject for e in new_events}))
-                alerts = self._apply(new_events, sources, stored, effects)
-            else:
-                alerts = []
-            stamps = {e.event_id: sources[e.event_id].timestamp_ms for e in new_events}
-            accepted_ms = {event_id: stamp for event_id, stamp in stamps.items() if stamp is not None}
-            outcome = BatchOutcome(len(new_events), len(events) - len(new_events), refused, tuple(alerts), accepted_ms)
-            return effects
-
-        effects = await self.store.apply_batch(self.cluster_id, offsets, compute)
+        attempt = _Attempt(batch, {tp: max(offs) for tp, offs in offsets.items()})
+        try:
+            effects = await self.store.apply_batch(self.cluster_id, offsets, attempt.bind(self._apply_whole))
+        except TRANSIENT:
+            raise
+        except Exception as error:
+            log.warning("risk batch of %d records failed (%s); applying its records one by one",
+                        len(batch), type(error).__name__)
+            attempt.failure = error
+            effects = await self.store.apply_batch(self.cluster_id, offsets, attempt.bind(self._apply_one_by_one))
+        outcome = attempt.outcome
+        for entry in outcome.quarantined:
+            log.error("quarantined %s[%d]@%d (%s): %s", entry.topic, entry.partition, entry.offset,
+                      entry.reason_class, entry.reason)
         if effects is not None and outcome.alerts:
             # only alerts this batch raised first: a late event re-checks alerts raised before
             outcome = replace(outcome, alerts=tuple(a for a in outcome.alerts if a.alert_id in effects.new_alert_ids))
         return outcome
 
-    def _decode(self, records: Sequence[Record]) -> tuple[list[RiskEvent], dict[str, Record], int]:
+    async def _apply_whole(self, connection: asyncpg.Connection, attempt: "_Attempt",
+                           records: Sequence[Record]) -> BatchEffects:
+        """The fast path: every new event of the batch folded and written at once."""
+        events, sources, unreadable = self._decode(records)
+        _refuse_if_all_failed(unreadable, len(records))
+        await quarantine.write(connection, unreadable)
+        already = await self.store.archived_ids(connection, [event.event_id for event in events])
+        new_events: list[RiskEvent] = []
+        for event in events:
+            if event.event_id not in already:
+                already.add(event.event_id)
+                new_events.append(event)
+        effects = BatchEffects(offsets=attempt.last_offsets)
+        alerts: list[Alert] = []
+        if new_events:
+            stored = await self.store.load_states(connection, sorted({e.subject for e in new_events}))
+            alerts = self._apply(new_events, sources, stored, effects)
+        attempt.outcome = BatchOutcome(len(new_events), len(events) - len(new_events), tuple(unreadable),
+                                       tuple(alerts), _accepted_ms(new_events, sources))
+        return effects
+
+    async def _apply_one_by_one(self, connection: asyncpg.Connection, attempt: "_Attempt",
+                                records: Sequence[Record]) -> BatchEffects:
+        """The slow path, after the batch failed: each new event in a savepoint of its own."""
+        events, sources, unreadable = self._decode(records)
+        already = await self.store.archived_ids(connection, [event.event_id for event in events])
+        effects = BatchEffects(offsets=attempt.last_offsets)  # the events' own effects are written one by one
+        applied: list[RiskEvent] = []
+        alerts: list[Alert] = []
+        failed: list[Quarantined] = []
+        for event in events:
+            if event.event_id in already:
+                continue
+            already.add(event.event_id)
+            one = BatchEffects()
+            try:
+                async with connection.transaction():  # a savepoint: a record failing alone leaves no trace
+                    stored = await self.store.load_states(connection, [event.subject])
+                    fired = self._apply([event], sources, stored, one)
+                    await self.store.write_effects(connection, one)
+            except TRANSIENT:
+                raise
+            except Exception as error:
+                if content_reason(error) is None:
+                    raise  # not about this record's content: a defect, found on this record
+                failed.append(_quarantined(sources[event.event_id], event.event_id, error))
+                continue
+            applied.append(event)
+            alerts.extend(fired)
+            effects.new_alert_ids |= one.new_alert_ids
+        if not failed:
+            assert attempt.failure is not None
+            raise attempt.failure  # every record applies alone: the batch's failure is no record's
+        _refuse_if_all_failed(failed + unreadable, len(applied) + len(failed) + len(unreadable), cause=attempt.failure)
+        await quarantine.write(connection, unreadable + failed)
+        attempt.outcome = BatchOutcome(len(applied), len(events) - len(applied) - len(failed),
+                                       tuple(unreadable + failed), tuple(alerts), _accepted_ms(applied, sources))
+        return effects
+
+    def _decode(self, records: Sequence[Record]) -> tuple[list[RiskEvent], dict[str, Record], list[Quarantined]]:
         events: list[RiskEvent] = []
         sources: dict[str, Record] = {}
-        refused = 0
+        unreadable: list[Quarantined] = []
         for record in records:
             try:
                 event = RiskEvent.from_record(decode_risk_event(record.value))
-            except (ContractError, KeyError, TypeError, ValueError) as error:
-                # Only Riskwatch writes this topic; a bad record is a defect, never silently folded.
-                log.error("refused record %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
-                refused += 1
+                uuid.UUID(event.event_id)  # the archive's key: anything else would fail the whole batch
+            except (ContractError, KeyError, TypeError, ValueError, AttributeError) as error:
+                # Only Riskwatch writes this topic: a record it cannot read is kept, never folded or dropped.
+                unreadable.append(_quarantined(record, None, error))
                 continue
             events.append(event)
             sources[event.event_id] = record
-        return events, sources, refused
+        return events, sources, unreadable
 
     def _apply(
         self,
@@ -131,7 +190,7 @@ class RiskProcessor:
         for subject, (assessment, event) in latest.items():
             effects.projections.append(ProjectionRow(
                 subject=subject, state=states[subject].to_dict(), assessment=assessment.to_dict(),
-                level=assessment.level.label, score=assessment.score, region=_home_region(states[subject], event),
+                level=assessment.level.label, score=assessment.score, region=_home_region(states[subject]),
                 caseload=_caseload(states[subject]), policy_version=assessment.policy_version,
                 assessed_at=assessment.at, next_review_at=assessment.next_review_at,
             ))
@@ -141,6 +200,43 @@ class RiskProcessor:
                 "assessed_at": assessment.at, "causing_event_id": event.event_id,
             }, sort_keys=True).encode()))
         return alerts
+
+
+BatchPath = Callable[[asyncpg.Connection, "_Attempt", Sequence[Record]], Awaitable[BatchEffects]]
+
+
+@dataclass
+class _Attempt:
+    """One batch on its way through the store: what it did, and why the fast path failed."""
+
+    batch: Sequence[Record]
+    last_offsets: dict[tuple[str, int], int]
+    outcome: BatchOutcome = field(default_factory=lambda: BatchOutcome(0, 0, (), ()))
+    failure: BaseException | None = None
+
+    def bind(self, path: BatchPath) -> Callable[[asyncpg.Connection, dict[tuple[str, int], list[int]]],
+                                          Awaitable[BatchEffects]]:
+        """The store's computation: `path` over the records not applied yet (per the tracked offsets)."""
+        async def compute(connection: asyncpg.Connection, fresh: dict[tuple[str, int], list[int]]) -> BatchEffects:
+            wanted = {(tp, offset) for tp, offs in fresh.items() for offset in offs}
+            return await path(connection, self, [r for r in self.batch if ((r.topic, r.partition), r.offset) in wanted])
+        return compute
+
+
+def _accepted_ms(events: Sequence[RiskEvent], sources: dict[str, Record]) -> dict[str, int]:
+    stamps = {e.event_id: sources[e.event_id].timestamp_ms for e in events}
+    return {event_id: stamp for event_id, stamp in stamps.items() if stamp is not None}
+
+
+def _quarantined(record: Record, event_id: str | None, error: BaseException) -> Quarantined:
+    return Quarantined("risk", record.topic, record.partition, record.offset, record.key, record.value, event_id,
+                       content_reason(error) or "malformed", describe(error))
+
+
+def _refuse_if_all_failed(failed: Sequence[Quarantined], records: int, cause: BaseException | None = None) -> None:
+    """Several records that all fail are not several poison records: the stage itself is wrong."""
+    if records > 1 and len(failed) == records:
+        raise StageDefect(f"all {records} records of the batch failed; first: {failed[0].reason}") from cause
 
 
 def _alert_row(alert: Alert) -> AlertRow:
@@ -155,17 +251,27 @@ def _alert_row(alert: Alert) -> AlertRow:
     )
 
 
-def _home_region(state: SubjectState, event: RiskEvent) -> str:
-    """The region of the subject's latest event that names no protected victim."""
+def _home_region(state: SubjectState) -> str | None:
+    """The region of the subject's latest agency event that names no protected victim, if any.
+
+    The same rule as an alert's audience (projections/alerts.py): an event about a protected
+    victim may have been recorded where she lives or was treated, so its region is never the
+    subject's; with no other region the projection names none and only a national scope sees
+    it. Riskwatch's own events (overrides) carry a copy of the projection's region, not a new one.
+    """
     for candidate in reversed(state.events):
-        if not any(victim.protected_identity for victim in candidate.victims):
+        if candidate.agency != RISKWATCH_AGENCY and not _names_protected_victim(candidate):
             return candidate.region
-    return event.region
+    return None
 
 
 def _caseload(state: SubjectState) -> str | None:
-    """The probation caseload: the unit of the latest prison and probation event."""
+    """The probation caseload: the unit of the latest prison and probation event naming no protected victim."""
     for candidate in reversed(state.events):
-        if candidate.agency == "prison_probation":
+        if candidate.agency == "prison_probation" and not _names_protected_victim(candidate):
             return candidate.unit
     return None
+
+
+def _names_protected_victim(event: RiskEvent) -> bool:
+    return any(victim.protected_identity for victim in event.victims)

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from projections.model import SubjectState, assess
 from projections.policy import Policy
 from projections.store import ms_to_datetime
+from services.auth import NATIONAL
 from services.batch import BatchResult, batch_settings, read_policy, run_batch
 from services.evaluation.metrics import (
     WARNING_WINDOW_MS,
@@ -123,7 +124,8 @@ def labelled_run(result: BatchResult, outcomes: Sequence[SevereOutcome], policy:
                  period: tuple[int, int]) -> LabelledRun:
     """The batch's alerts and projections, and each subject assessed at the evaluation time."""
     return LabelledRun(
-        regions={subject.subject: subject.region for subject in result.subjects},
+        # a subject no region may be named for (protected victims) counts under the national scope
+        regions={subject.subject: subject.region or NATIONAL for subject in result.subjects},
         alerts=[RaisedAlert(alert.subject, alert.trigger, alert.level_after, alert.raised_at)
                 for alert in result.alerts],
         outcomes=outcomes,
