@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 import time
+import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -162,28 +164,60 @@ def migrate() -> None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--chunk", type=click.IntRange(1, 100_000), default=2000, show_default=True,
               help="Events published per broker round trip.")
-def ingest(file: click.utils.LazyFile, chunk: int) -> None:
+@click.option("--backfill", is_flag=True,
+              help="Load history: the file's events update projections and history, but none of their alerts "
+                   "pages anyone (no case, no live feed, no escalation), however recent.")
+def ingest(file: click.utils.LazyFile, chunk: int, backfill: bool) -> None:
     """Ingest a JSON Lines file through the gateway: bad lines are reported, good ones published."""
-    totals = asyncio.run(_ingest(load_settings(), file, chunk, sys.stderr))
+    totals = asyncio.run(_ingest(load_settings(), file, chunk, sys.stderr, backfill=backfill))
     click.echo(f"accepted {totals['accepted']}, duplicates {totals['duplicate']}, rejected {totals['rejected']}")
+    if backfill:
+        click.echo("backfill: the accepted events are history; their alerts are recorded and page no one")
     if totals["rejected"]:
         sys.exit(1)
 
 
-async def _ingest(settings: Settings, file: click.utils.LazyFile, chunk: int, errors: TextIO) -> dict[str, int]:
+async def _ingest(settings: Settings, file: click.utils.LazyFile, chunk: int, errors: TextIO, *,
+                  backfill: bool = False) -> dict[str, int]:
+    from projections.casework import record_backfill
     from services.ingest import NoStackError, open_gateway, submit_lines
 
     totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
     try:
         async with open_gateway(settings) as gateway:
-            async for outcomes in submit_lines(gateway, enumerate(file, start=1), Path(file.name).name, chunk):
-                for outcome in outcomes:
-                    totals[outcome.status] += 1
-                    for error in outcome.errors:
-                        errors.write(f"{outcome.source}: {error.field}: {error.reason}\n")
+            for lines in _chunks(enumerate(file, start=1), chunk):
+                if backfill:  # marked before they are sent, so that no worker pages them first
+                    await record_backfill(gateway.store.pool, _event_ids(line for _, line in lines))
+                async for outcomes in submit_lines(gateway, lines, Path(file.name).name, chunk):
+                    for outcome in outcomes:
+                        totals[outcome.status] += 1
+                        for error in outcome.errors:
+                            errors.write(f"{outcome.source}: {error.field}: {error.reason}\n")
     except NoStackError as error:
         raise click.ClickException(str(error)) from None
     return totals
+
+
+def _chunks(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    chunk: list[tuple[int, bytes]] = []
+    for numbered in lines:
+        chunk.append(numbered)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _event_ids(lines: Iterable[bytes]) -> list[str]:
+    """The event ids the lines name; a line without a valid one is refused by the gateway anyway."""
+    ids = []
+    for line in lines:
+        try:
+            ids.append(str(uuid.UUID(str(json.loads(line)["event_id"]))))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return ids
 
 
 @main.command()
