@@ -141,8 +141,8 @@ async def complete(
             event_id, review_id, principal.name, body.decision, body.note,
         )
         updated = await connection.fetchrow(
-            f"""UPDATE review SET status = 'completed', completed_at = $2, reviewer = $3, decision = $4,
-                    next_due_at = $2 + make_interval(hours => interval_hours)
+            f"""UPDATE review SET status = 'completed', completed_at = $2::timestamptz, reviewer = $3, decision = $4,
+                    next_due_at = $2::timestamptz + make_interval(hours => interval_hours)
                 WHERE review_id = $1 RETURNING {REVIEW_COLUMNS}""",
             review_id, at, principal.name, body.decision,
         )
