@@ -124,7 +124,8 @@ def labelled_run(result: BatchResult, outcomes: Sequence[SevereOutcome], policy:
     """The batch's alerts and projections, and each subject assessed at the evaluation time."""
     return LabelledRun(
         regions={subject.subject: subject.region for subject in result.subjects},
-        alerts=[RaisedAlert(alert.subject, alert.trigger, alert.level_after, alert.raised_at)
+        alerts=[RaisedAlert(alert.subject, alert.trigger, alert.level_after, alert.raised_at, alert.priority,
+                            alert.paged)
                 for alert in result.alerts],
         outcomes=outcomes,
         at_evaluation=[risk for subject in result.subjects
