@@ -102,12 +102,13 @@ def pages(alert: Alert, processed_at: int, policy: Policy, *, backfill: bool = F
 
     History does not page: an alert whose causing event is older than the paging window when it is
     processed, or that comes from a backfill, is recorded (subject history, evaluation) and calls no
-    one. Nor does an alert below the policy's paging level. `processed_at` is passed in: the core
-    reads no clock. The projection never depends on this, so a rebuild equals the live projections.
+    one. Nor does an alert below the policy's paging level, unless it is urgent (an EM alarm, a
+    contact-ban breach, a red flag: acute whatever the level). `processed_at` is passed in: the
+    core reads no clock. The projection never depends on this, so a rebuild equals the live ones.
     """
     if backfill or processed_at - alert.event_time > policy.paging_window_ms:
         return False
-    return alert.level_after >= policy.page_from_level
+    return alert.priority == URGENT or alert.level_after >= policy.page_from_level
 
 
 def alert_id(subject: str, trigger: str, causing_event_id: str, policy_version: str) -> str:

@@ -74,7 +74,7 @@ class Policy:
     level_rose_from: Level  # a rise alerts only when it reaches this level or above
     # An alert whose causing event is older than this when processed is history: recorded, never paged.
     paging_window_ms: int = 72 * HOUR_MS
-    # Alerts below this level are recorded and count in the evaluation but open no case (None: all page).
+    # Alerts below this level (unless urgent) are recorded and count in the evaluation but open no case.
     page_from_level: Level = Level.LOW
     # Subjects at this level or above get review items; an open one is overdue this long after it was due.
     review_from_level: Level = Level.HIGH

@@ -35,12 +35,15 @@ def test_history_does_not_page() -> None:
     [alert] = [a for a in evaluate_alerts(empty_state(SUBJECT), fold(empty_state(SUBJECT), breach), breach, POLICY)
                if a.trigger == Trigger.CONTACT_BAN_BREACH]
     window = POLICY.paging_window_ms
-    assert window == 72 * HOUR_MS
+    assert window == 168 * HOUR_MS
     assert pages(alert, alert.event_time + window, POLICY)
     assert not pages(alert, alert.event_time + window + 1, POLICY)
     assert not pages(alert, alert.event_time, POLICY, backfill=True)
-    quiet = dataclasses.replace(POLICY, page_from_level=Level.HIGH)
-    assert alert.level_after < Level.HIGH and not pages(alert, alert.event_time, quiet)
+    quiet = dataclasses.replace(POLICY, page_from_level=Level.EXTREME)
+    assert alert.level_after < Level.EXTREME
+    assert pages(alert, alert.event_time, quiet), "an urgent alert pages whatever the level"
+    routine = dataclasses.replace(alert, priority=2)
+    assert not pages(routine, alert.event_time, quiet)
 
 
 def test_paging_keys_are_read_and_checked() -> None:

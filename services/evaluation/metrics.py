@@ -133,6 +133,8 @@ class Figures:
     alerts_per_1000_per_week: float | None
     high_alerts_per_1000_per_week: float | None
     alerts_by_trigger: Mapping[str, int]
+    paged_detected: int  # outcomes warned of by a paged alert (history reaches no one in time)
+    paged_sensitivity: float | None
     paged_alerts: int
     historical_alerts: int
     pages: int
@@ -156,6 +158,8 @@ class Figures:
             "alerts_per_1000_per_week": self.alerts_per_1000_per_week,
             "high_alerts_per_1000_per_week": self.high_alerts_per_1000_per_week,
             "alerts_by_trigger": dict(self.alerts_by_trigger),
+            "paged_detected": self.paged_detected,
+            "paged_sensitivity": self.paged_sensitivity,
             "paged_alerts": self.paged_alerts,
             "historical_alerts": self.historical_alerts,
             "pages": self.pages,
@@ -236,6 +240,7 @@ def figures(run: LabelledRun, cutoffs: Sequence[int] = PRECISION_CUTOFFS) -> Fig
     priority_list = ranked(run.at_evaluation)
     subjects = len(run.regions)
     called = pages(run.alerts)
+    paged_found = detections(run.outcomes, [alert for alert in run.alerts if alert.paged])
     return Figures(
         subjects=subjects,
         outcomes=len(found),
@@ -248,6 +253,8 @@ def figures(run: LabelledRun, cutoffs: Sequence[int] = PRECISION_CUTOFFS) -> Fig
         alerts_per_1000_per_week=alerts_per_1000_per_week(len(run.alerts), subjects, run.period_ms),
         high_alerts_per_1000_per_week=alerts_per_1000_per_week(high_alerts, subjects, run.period_ms),
         alerts_by_trigger=dict(sorted(Counter(alert.trigger for alert in run.alerts).items())),
+        paged_detected=sum(1 for detection in paged_found if detection.lead_ms is not None),
+        paged_sensitivity=sensitivity(paged_found),
         paged_alerts=sum(1 for alert in run.alerts if alert.paged),
         historical_alerts=sum(1 for alert in run.alerts if not alert.paged),
         pages=len(called),

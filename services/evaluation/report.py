@@ -85,6 +85,8 @@ def _headline_rows(policies: Sequence[PolicyEvaluation]) -> list[list[str]]:
         ("severe outcomes", lambda f: str(f.outcomes)),
         ("sensitivity (high-or-above alert within 90 days before)",
          lambda f: f"{_percent(f.sensitivity)} ({f.detected} of {f.outcomes})"),
+        ("sensitivity from paged alerts only",
+         lambda f: f"{_percent(f.paged_sensitivity)} ({f.paged_detected} of {f.outcomes})"),
         ("median lead time, days", lambda f: _number(f.median_lead_days)),
         ("pages per 1,000 subjects per week (cases opened or made more urgent)",
          lambda f: _number(f.pages_per_1000_per_week)),
@@ -162,6 +164,8 @@ _DEFINITIONS = """\
   level after the alert) raised in the 90 days before the outcome. An alert counts as raised once its causing event
   and every event its factors rest on were recorded: a live system cannot warn before the agencies record what the
   warning rests on. The alert for the outcome's own crime report comes after the outcome and never counts.
+- **Sensitivity from paged alerts only**: the same, counting only alerts that were paged (history reaches no one
+  when it matters).
 - **Lead time**: for a detected outcome, the time from the earliest qualifying alert in those 90 days to the outcome.
 - **Workload**: every alert of the run (and those at high or extreme) per 1,000 subjects of the log per week of the
   log's period (first to last event).
