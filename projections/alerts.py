@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from projections.events import REVIEW_DUE, RISKWATCH_NAMESPACE, TICKS, Marker, RiskEvent
+from projections.events import RISKWATCH_NAMESPACE, TICKS, Marker, RiskEvent
 from projections.explain import RED_FLAG_MARKERS, RELEASE_LABELS, agency_name, event_label, near_separation
 from projections.levels import Level
 from projections.model import Assessment, Brief, Contribution, SubjectState, assess, assess_brief, fold
@@ -29,6 +29,7 @@ class Trigger(StrEnum):
     SUICIDE_THREAT_WITH_VIOLENCE = "suicide_threat_with_violence"
     UNKNOWN_TO_POLICE = "unknown_to_police"
     SECOND_VICTIM = "second_victim"
+    # No rule raises it any more (due reviews are a work queue); alerts stored before keep it.
     REVIEW_DUE = "review_due"
 
 
@@ -94,6 +95,20 @@ class Alert:
             "victims": list(self.victims),
             "protected_victims": self.protected_victims,
         }
+
+
+def pages(alert: Alert, processed_at: int, policy: Policy, *, backfill: bool = False) -> bool:
+    """Whether the alert goes to the live queue (a case, the SSE feeds, escalation) or is only history.
+
+    History does not page: an alert whose causing event is older than the paging window when it is
+    processed, or that comes from a backfill, is recorded (subject history, evaluation) and calls no
+    one. Nor does an alert below the policy's paging level, unless it is urgent (an EM alarm, a
+    contact-ban breach, a red flag: acute whatever the level). `processed_at` is passed in: the
+    core reads no clock. The projection never depends on this, so a rebuild equals the live ones.
+    """
+    if backfill or processed_at - alert.event_time > policy.paging_window_ms:
+        return False
+    return alert.priority == URGENT or alert.level_after >= policy.page_from_level
 
 
 def alert_id(subject: str, trigger: str, causing_event_id: str, policy_version: str) -> str:
@@ -257,15 +272,6 @@ def _second_victim(context: _Context) -> _Firing | None:
     return _Firing(Trigger.SECOND_VICTIM, HIGH_PRIORITY, "a second distinct victim")
 
 
-def _review_due(context: _Context) -> _Firing | None:
-    level = context.was.level
-    if context.event.source_type != REVIEW_DUE or level < Level.HIGH:
-        return None
-    return _Firing(
-        Trigger.REVIEW_DUE, HIGH_PRIORITY if level == Level.EXTREME else ROUTINE, f"review due at {level.label} risk"
-    )
-
-
 _RULES: tuple[Callable[[_Context], _Firing | None], ...] = (
     _level_rose,
     _release_at_high,
@@ -275,7 +281,6 @@ _RULES: tuple[Callable[[_Context], _Firing | None], ...] = (
     _suicide_threat_with_violence,
     _unknown_to_police,
     _second_victim,
-    _review_due,
 )
 
 

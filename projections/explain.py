@@ -5,6 +5,7 @@ It names agencies and days, never units, places or persons: it may travel with a
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 from projections.events import DAY_MS, Marker, RiskEvent
@@ -77,25 +78,50 @@ def explain(
     scoring: Scoring,
     at: int,
     policy: Policy,
+    assessment: RiskEvent | None = None,
 ) -> str:
+    """`assessment` is the current structured assessment, if one: it is cited when it holds the level."""
     mentioned: set[str] = set()
     phrases: list[str] = []
+
+    def add(phrase: str) -> None:
+        # Two parts of the score can rest on one event; the sentence says each thing once.
+        if phrase not in phrases and len(phrases) < MAX_PHRASES:
+            phrases.append(phrase)
+
     if scoring.weighted:
-        phrases.append(_gravest_phrase(gravest(scoring.weighted), scoring, at, policy, mentioned))
+        add(_gravest_phrase(gravest(scoring.weighted), scoring, at, policy, mentioned))
     else:
-        phrases.append(f"no harmful event in the last {policy.horizon_ms // DAY_MS} days")
+        add(f"no harmful event in the last {policy.horizon_ms // DAY_MS} days")
     for multiplier in scoring.multipliers:
-        if len(phrases) == MAX_PHRASES:
-            break
         if multiplier.name not in mentioned:
-            phrases.append(_multiplier_phrase(multiplier, len(scoring.victims), at))
-    if scoring.escalation > 0 and len(phrases) < MAX_PHRASES:
-        phrases.append(f"escalating: graver acts in the last {policy.escalation_recent_ms // DAY_MS} days than before")
-    if len(scoring.frequent) > 1 and len(phrases) < MAX_PHRASES:
-        phrases.append(
-            f"{len(scoring.frequent)} harmful events in the last {policy.frequency_window_ms // DAY_MS} days"
-        )
-    return f"{_level_phrase(level, computed_level, override)}: {'; '.join(phrases)}"
+            add(_multiplier_phrase(multiplier, len(scoring.victims), at))
+    if scoring.escalation > 0:
+        add(f"escalating: graver acts in the last {policy.escalation_recent_ms // DAY_MS} days than before")
+    if len(scoring.frequent) > 1:
+        add(f"{len(scoring.frequent)} harmful events in the last {policy.frequency_window_ms // DAY_MS} days")
+    level_phrase = _level_phrase(level, computed_level, override)
+    if assessment is not None and Level.parse(assessment.attributes["assessed_level"]) >= computed_level:
+        level_phrase += f" ({assessment_phrase(assessment)})"
+    return f"{level_phrase}: {'; '.join(phrases)}"
+
+
+INSTRUMENT_NAMES: Mapping[str, str] = {
+    "SARA_SV": "SARA:SV",
+    "B_SAFER": "B-SAFER",
+    "PATRIARK": "PATRIARK",
+    "FREDA": "FREDA",
+}
+
+
+def assessment_phrase(assessment: RiskEvent) -> str:
+    """The structured assessment in words: instrument, conclusion, agency and date."""
+    instrument = assessment.attributes.get("instrument", "")
+    day = dt.datetime.fromtimestamp(assessment.event_time / 1000, tz=dt.timezone.utc).date().isoformat()
+    return (
+        f"{INSTRUMENT_NAMES.get(instrument, instrument.replace('_', ' ') or 'structured')} assessment "
+        f"{assessment.attributes['assessed_level']} by {agency_name(assessment.agency)} on {day}"
+    )
 
 
 def _level_phrase(level: Level, computed_level: Level, override: tuple[Level, str] | None) -> str:
@@ -108,6 +134,9 @@ def _level_phrase(level: Level, computed_level: Level, override: tuple[Level, st
 def _gravest_phrase(top: Weighted, scoring: Scoring, at: int, policy: Policy, mentioned: set[str]) -> str:
     event = top.event
     label, marker = event_label(event)
+    # A multiplier resting last on this very event would only tell it again.
+    mentioned.update(multiplier.name for multiplier in scoring.multipliers
+                     if multiplier.markers and multiplier.events[-1].event_id == event.event_id)
     if marker is not None:
         mentioned.update(multiplier.name for multiplier in scoring.multipliers if marker in multiplier.markers)
     if marker in RED_FLAG_MARKERS:

@@ -245,9 +245,30 @@ def _level(
     overrides = [event for event in in_horizon if event.source_type == OVERRIDE]
     scoring = score(facts, at, policy)
     computed_level = policy.level_for(scoring.score)
+    held = held_by_assessment(computed_level, current_assessment(facts, at, policy))
     override = _override(overrides)
-    level = computed_level if override is None else _overridden_level(override, overrides[-1], scoring, computed_level)
+    level = held if override is None else _overridden_level(override, overrides[-1], scoring, held)
     return level, computed_level, scoring, override, facts, in_horizon
+
+
+def current_assessment(facts: Sequence[RiskEvent], at: int, policy: Policy) -> RiskEvent | None:
+    """The latest structured risk assessment, while the policy's validity window still covers it.
+
+    A newer assessment replaces an older one, whatever either concluded.
+    """
+    if policy.assessment_valid_ms is None:
+        return None
+    for event in reversed(facts):
+        if "assessed_level" in event.attributes:
+            return event if at - event.event_time <= policy.assessment_valid_ms else None
+    return None
+
+
+def held_by_assessment(level: Level, assessment: RiskEvent | None) -> Level:
+    """A trained assessor's conclusion is a floor: the computed level never contradicts it downwards."""
+    if assessment is None:
+        return level
+    return max(level, Level.parse(assessment.attributes["assessed_level"]))
 
 
 def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
@@ -291,6 +312,7 @@ def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
             scoring=scoring,
             at=at,
             policy=policy,
+            assessment=current_assessment(facts, at, policy),
         ),
     )
 

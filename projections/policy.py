@@ -17,7 +17,7 @@ from typing import Any
 from projections.events import DAY_MS, HOUR_MS, OFFENCES, Marker
 from projections.levels import Level
 
-DEFAULT_POLICY_FILE = "2026.1.toml"
+DEFAULT_POLICY_FILE = "2026.2.toml"
 # States keep five years of events (a leap day included); no policy may look further back.
 STATE_RETENTION_DAYS = 1826
 ASSESSED_LEVELS = ("low", "moderate", "high")
@@ -72,6 +72,16 @@ class Policy:
     red_flag_window_ms: int
     violent_offences: frozenset[str]
     level_rose_from: Level  # a rise alerts only when it reaches this level or above
+    # An alert whose causing event is older than this when processed is history: recorded, never paged.
+    paging_window_ms: int = 72 * HOUR_MS
+    # Alerts below this level (unless urgent) are recorded and count in the evaluation but open no case.
+    page_from_level: Level = Level.LOW
+    # Subjects at this level or above get review items; an open one is overdue this long after it was due.
+    review_from_level: Level = Level.HIGH
+    review_overdue_ms: int = 24 * HOUR_MS
+    # How long a structured assessment (SARA:SV, B-SAFER, PATRIARK, FREDA) holds the level at or above
+    # its conclusion; None: assessments only weigh as events.
+    assessment_valid_ms: int | None = None
 
     def level_for(self, score: float) -> Level:
         for level in (Level.EXTREME, Level.HIGH, Level.MODERATE):
@@ -121,6 +131,8 @@ class _Reader:
                 "escalation",
                 "multipliers",
                 "alerts",
+                "reviews",
+                "structured_assessment",
             },
         )
         version = self.value(document, "", "version", str)
@@ -141,7 +153,12 @@ class _Reader:
         self.only(frequency, "frequency", {"window_days", "step", "cap"})
         self.only(escalation, "escalation", {"recent_days", "weight"})
         self.only(multipliers, "multipliers", {"cap", "multiple_victims", "marker"})
-        self.only(alerts, "alerts", {"red_flag_window_days", "violent_offences", "level_rose_from"})
+        self.only(alerts, "alerts", {"red_flag_window_days", "violent_offences", "level_rose_from",
+                                     "paging_window_hours", "page_from_level"})
+        reviews_queue = self.value(document, "", "reviews", dict, default=_NONE)
+        self.only(reviews_queue, "reviews", {"from_level", "overdue_hours"})
+        structured = self.value(document, "", "structured_assessment", dict, default=_NONE)
+        self.only(structured, "structured_assessment", {"valid_days"})
 
         thresholds = {
             level: self.number(levels, "levels", level.label) for level in (Level.MODERATE, Level.HIGH, Level.EXTREME)
@@ -205,6 +222,12 @@ class _Reader:
             red_flag_window_ms=self.days(alerts, "alerts", "red_flag_window_days"),
             violent_offences=self.offence_list(alerts, "alerts", "violent_offences"),
             level_rose_from=self.level(alerts, "alerts", "level_rose_from"),
+            paging_window_ms=self.hours(alerts, "alerts", "paging_window_hours", default=72),
+            page_from_level=self.level(alerts, "alerts", "page_from_level", default="low"),
+            review_from_level=self.level(reviews_queue, "reviews", "from_level", default="high"),
+            review_overdue_ms=self.hours(reviews_queue, "reviews", "overdue_hours", default=24),
+            assessment_valid_ms=(self.days(structured, "structured_assessment", "valid_days")
+                                 if "valid_days" in structured else None),
         )
 
     def floors(self, gravity: Mapping[str, Any]) -> tuple[GravityFloor, ...]:
@@ -273,8 +296,8 @@ class _Reader:
             if name not in allowed:
                 raise self.fail(_join(path, name), f"unknown key; expected one of {', '.join(sorted(allowed))}")
 
-    def level(self, table: Mapping[str, Any], path: str, name: str) -> Level:
-        text = self.value(table, path, name, str, default="moderate")
+    def level(self, table: Mapping[str, Any], path: str, name: str, default: str = "moderate") -> Level:
+        text = self.value(table, path, name, str, default=default)
         try:
             return Level.parse(text)
         except ValueError:
@@ -316,6 +339,13 @@ class _Reader:
 
     def days(self, table: Mapping[str, Any], path: str, name: str) -> int:
         return self.positive_int(table, path, name) * DAY_MS
+
+    def hours(self, table: Mapping[str, Any], path: str, name: str, *, default: int) -> int:
+        return (self.positive_int(table, path, name) if name in table else default) * HOUR_MS
+
+
+# An optional table that is absent reads as empty.
+_NONE: Mapping[str, Any] = MappingProxyType({})
 
 
 _KIND_NAMES: Mapping[type | tuple[type, ...], str] = {

@@ -14,6 +14,8 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 import asyncpg
 
+from projections.casework import attach_to_cases
+
 MIGRATIONS_LOCK = 0x5249534B  # advisory lock id: "RISK"
 
 
@@ -113,6 +115,7 @@ class AlertRow:
     policy_version: str
     topic: str  # where the relay publishes `message`
     message: bytes
+    paged: bool = True  # False: history, recorded but in no live queue (projections.alerts.pages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,20 +405,22 @@ async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) 
         al = effects.alerts
         inserted = await connection.fetch(
             """INSERT INTO alert (alert_id, subject, trigger, priority, level_before, level_after, score, explanation,
-                                  factors, region, caseload, event_time, causing_event_id, policy_version)
-               SELECT a, s, t, p, lb, la, sc, e, f::jsonb, r, c, et, ce, pv
+                                  factors, region, caseload, event_time, causing_event_id, policy_version, paged)
+               SELECT a, s, t, p, lb, la, sc, e, f::jsonb, r, c, et, ce, pv, pg
                FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int2[], $5::text[], $6::text[], $7::float8[],
-                           $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::uuid[], $14::text[])
-                    AS x(a, s, t, p, lb, la, sc, e, f, r, c, et, ce, pv)
+                           $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::uuid[], $14::text[],
+                           $15::bool[])
+                    AS x(a, s, t, p, lb, la, sc, e, f, r, c, et, ce, pv, pg)
                ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id::text""",
             [r.alert_id for r in al], [r.subject for r in al], [r.trigger for r in al], [r.priority for r in al],
             [r.level_before for r in al], [r.level_after for r in al], [r.score for r in al],
             [r.explanation for r in al], [_json(r.factors) for r in al], [r.region for r in al], [r.caseload for r in al],
             [ms_to_datetime(r.event_time) for r in al], [r.causing_event_id for r in al],
-            [r.policy_version for r in al],
+            [r.policy_version for r in al], [r.paged for r in al],
         )
         effects.new_alert_ids = {row["alert_id"] for row in inserted}
         new_alerts = [r for r in al if r.alert_id in effects.new_alert_ids]
+        await attach_to_cases(connection, [r for r in new_alerts if r.paged])
     outbox = list(effects.risk_changes) + [(r.topic, r.subject, r.message) for r in new_alerts]
     if outbox:
         topics, keys, messages = _columns(outbox, 3)

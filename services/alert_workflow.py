@@ -5,17 +5,15 @@ new status and an outbox message for alert-workflow.v1 (the stream workers' rela
 it). Notes are free text that may name people: they stay in PostgreSQL, the topic only says
 that there is one.
 
-Escalation runs in the API process, in every instance; a PostgreSQL advisory lock lets one
-at a time do it. An alert still open after the configured time gets an `escalated` step and a
-new alert with trigger `escalated` for the supervisors of the same region or caseload.
+An escalation is a step too: an `escalated` step on the alert and a new alert with trigger
+`escalated` for the supervisors of the same region or caseload. When to escalate is decided
+per case (services/case_workflow.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-import logging
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,8 +24,6 @@ import asyncpg
 from projections.events import RISKWATCH_AGENCY, RISKWATCH_NAMESPACE
 from streams.topology import ALERT_WORKFLOW, ALERTS
 
-log = logging.getLogger(__name__)
-
 ESCALATION_LOCK = 0x45534341  # advisory lock id: "ESCA"
 ESCALATED_TRIGGER = "escalated"
 ESCALATIONS_PER_ROUND = 500
@@ -35,7 +31,8 @@ ESCALATIONS_PER_ROUND = 500
 # The alert as the API shows it; `seq` orders alerts by commit (see migration 002).
 ALERT_COLUMNS = """alert_id::text AS alert_id, seq, subject, trigger, priority, status, level_before, level_after,
     score, explanation, factors, region, caseload, event_time, created_at, causing_event_id::text AS causing_event_id,
-    policy_version, assignee, for_supervisor, escalated_from::text AS escalated_from, status_changed_at"""
+    policy_version, assignee, for_supervisor, escalated_from::text AS escalated_from, status_changed_at, paged,
+    case_id::text AS case_id"""
 
 
 class Status(StrEnum):
@@ -110,23 +107,8 @@ async def record_step(connection: asyncpg.Connection, alert: asyncpg.Record, ste
     return updated
 
 
-async def escalate_overdue(pool: asyncpg.Pool, timeout: dt.timedelta) -> int:
-    """Escalate the alerts open for longer than `timeout`; 0 when another instance holds the lock."""
-    async with pool.acquire() as connection, connection.transaction():
-        if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", ESCALATION_LOCK):
-            return 0
-        overdue = await connection.fetch(
-            f"""SELECT {ALERT_COLUMNS} FROM alert
-                WHERE status = 'open' AND trigger <> $1 AND created_at <= now() - $2::interval
-                ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED""",
-            ESCALATED_TRIGGER, timeout, ESCALATIONS_PER_ROUND,
-        )
-        for alert in overdue:
-            await _escalate(connection, alert, timeout)
-        return len(overdue)
-
-
-async def _escalate(connection: asyncpg.Connection, alert: asyncpg.Record, timeout: dt.timedelta) -> None:
+async def escalate_alert(connection: asyncpg.Connection, alert: asyncpg.Record, timeout: dt.timedelta) -> None:
+    """The alert's `escalated` step and a new alert about it for the supervisors of its audience."""
     # Derived ids: an escalation retried after a crash is the same escalation.
     step_id = str(uuid.uuid5(RISKWATCH_NAMESPACE, f"{alert['alert_id']}|escalation-step"))
     escalation_id = str(uuid.uuid5(RISKWATCH_NAMESPACE, f"{alert['alert_id']}|{ESCALATED_TRIGGER}"))
@@ -150,18 +132,6 @@ async def _escalate(connection: asyncpg.Connection, alert: asyncpg.Record, timeo
         "event_time": int(alert["event_time"].timestamp() * 1000), "causing_event_id": alert["causing_event_id"],
         "policy_version": alert["policy_version"], "escalated_from": alert["alert_id"],
     })
-
-
-async def run_escalation(pool: asyncpg.Pool, timeout: dt.timedelta, interval: float) -> None:
-    """Until cancelled: escalate what is overdue, every `interval` seconds."""
-    while True:
-        try:
-            escalated = await escalate_overdue(pool, timeout)
-            if escalated:
-                log.info("escalated %d unacknowledged alerts", escalated)
-        except Exception:  # a database hiccup must not end escalation for the life of the process
-            log.exception("escalation failed; retrying")
-        await asyncio.sleep(interval)
 
 
 async def _outbox(connection: asyncpg.Connection, topic: str, subject: str, message: dict[str, Any]) -> None:

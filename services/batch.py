@@ -78,6 +78,10 @@ class BatchAlert:
     raised_at: int
     causing_event_id: str
     policy_version: str
+    # False: history, as the processor judged it with the batch's clock (each event processed
+    # when it was recorded): an event an agency recorded long after it happened pages no one.
+    paged: bool = True
+    case_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +99,8 @@ class BatchAlert:
             "raised_at": _iso(self.raised_at),
             "causing_event_id": self.causing_event_id,
             "policy_version": self.policy_version,
+            "paged": self.paged,
+            "case_id": self.case_id,
         }
 
 
@@ -139,12 +145,20 @@ class BatchResult:
     alerts: list[BatchAlert] = field(default_factory=list)
     subjects: list[BatchSubject] = field(default_factory=list)
 
+    @property
+    def workload(self) -> dict[str, int]:
+        """Paged alerts (the live queue), the cases they opened, and the alerts recorded as history."""
+        paged = [alert for alert in self.alerts if alert.paged]
+        return {"paged_alerts": len(paged), "cases": len({alert.case_id for alert in paged if alert.case_id}),
+                "historical_alerts": len(self.alerts) - len(paged)}
+
     def to_dict(self) -> dict[str, Any]:
         """The result file: pseudonyms only, with input line numbers and event ids to map back."""
         return {
             "input": self.source,
             "policy_version": self.policy_version,
             "ingest": {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": len(self.rejected)},
+            "workload": self.workload,
             "rejected": [line.to_dict() for line in self.rejected],
             "alerts": [alert.to_dict() for alert in self.alerts],
             "subjects": [subject.to_dict() for subject in self.subjects],
@@ -163,7 +177,9 @@ def batch_settings(base: Settings, policy_file: Path | None) -> Iterator[Setting
     A configured broker or database keeps the configured state dir, so that its pseudonym key,
     and thus its pseudonyms, apply.
     """
-    updates: dict[str, Any] = {"scheduler_enabled": False, "policy_file": policy_file.resolve() if policy_file else None}
+    # The log is replayed as it happened: each alert pages or is history as it would have been live.
+    updates: dict[str, Any] = {"scheduler_enabled": False, "paging_clock": "recorded",
+                               "policy_file": policy_file.resolve() if policy_file else None}
     if not (base.embedded_broker and base.embedded_database):
         yield base.model_copy(update=updates)
         return
@@ -278,7 +294,8 @@ async def _collect(pool: asyncpg.Pool, result: BatchResult, lines_of: dict[str, 
         rows = await pool.fetch(
             """SELECT a.alert_id::text AS alert_id, a.subject, a.trigger, a.priority, a.level_before, a.level_after,
                       a.score, a.explanation, a.factors, a.region, a.caseload, a.causing_event_id::text AS causing,
-                      a.policy_version, (extract(epoch FROM a.event_time) * 1000)::bigint AS event_time,
+                      a.policy_version, a.paged, a.case_id::text AS case_id,
+                      (extract(epoch FROM a.event_time) * 1000)::bigint AS event_time,
                       (extract(epoch FROM coalesce(e.recorded_time, a.event_time)) * 1000)::bigint AS recorded_time
                FROM alert a LEFT JOIN event_archive e ON e.event_id = a.causing_event_id
                WHERE a.subject = ANY($1::text[])""",
@@ -289,7 +306,8 @@ async def _collect(pool: asyncpg.Pool, result: BatchResult, lines_of: dict[str, 
             level_before=row["level_before"], level_after=row["level_after"], score=row["score"],
             explanation=row["explanation"], factors=row["factors"], region=row["region"], caseload=row["caseload"],
             event_time=row["event_time"], raised_at=_raised_at(row["recorded_time"], row["factors"], recorded),
-            causing_event_id=row["causing"], policy_version=row["policy_version"],
+            causing_event_id=row["causing"], policy_version=row["policy_version"], paged=row["paged"],
+            case_id=row["case_id"],
         ) for row in rows)
     result.alerts.sort(key=lambda alert: (alert.event_time, alert.subject, alert.causing_event_id, alert.trigger))
     result.subjects.sort(key=lambda subject: (-subject.score, subject.subject))

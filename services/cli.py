@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 import time
+import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -197,32 +199,64 @@ def migrate() -> None:
 @click.option("--as-operator", is_flag=True,
               help="Submit as the local operator (any agency, any unit), recorded under your login name; "
                    "only against the embedded stack of this state dir.")
-def ingest(file: click.utils.LazyFile, chunk: int, token: str | None, as_operator: bool) -> None:
+@click.option("--backfill", is_flag=True,
+              help="Load history: the file's events update projections and history, but none of their alerts "
+                   "pages anyone (no case, no live feed, no escalation), however recent.")
+def ingest(file: click.utils.LazyFile, chunk: int, token: str | None, as_operator: bool, backfill: bool) -> None:
     """Ingest a JSON Lines file through the gateway: bad lines are reported, good ones published."""
     settings = load_settings()
     client = ingesting_client(settings, token, as_operator)
-    totals = asyncio.run(_ingest(settings, client, file, chunk, sys.stderr))
+    totals = asyncio.run(_ingest(settings, client, file, chunk, sys.stderr, backfill=backfill))
     click.echo(f"accepted {totals['accepted']}, duplicates {totals['duplicate']}, rejected {totals['rejected']}"
                + (f", unavailable {totals['unavailable']} (retry)" if totals["unavailable"] else ""))
+    if backfill:
+        click.echo("backfill: the accepted events are history; their alerts are recorded and page no one")
     if totals["rejected"] or totals["unavailable"]:
         sys.exit(1)
 
 
 async def _ingest(settings: Settings, client: "AgencyClient", file: click.utils.LazyFile, chunk: int,
-                  errors: TextIO) -> dict[str, int]:
+                  errors: TextIO, *, backfill: bool = False) -> dict[str, int]:
+    from projections.casework import record_backfill
     from services.ingest import NoStackError, open_gateway, submit_lines
 
     totals = {"accepted": 0, "duplicate": 0, "rejected": 0, "unavailable": 0}
     try:
         async with open_gateway(settings, client) as gateway:
-            async for outcomes in submit_lines(gateway, enumerate(file, start=1), Path(file.name).name, chunk):
-                for outcome in outcomes:
-                    totals[outcome.status] += 1
-                    for error in outcome.errors:
-                        errors.write(f"{outcome.source}: {error.field}: {error.reason}\n")
+            for lines in _chunks(enumerate(file, start=1), chunk):
+                if backfill:  # marked before they are sent, so that no worker pages them first
+                    await record_backfill(gateway.store.pool, _event_ids(line for _, line in lines))
+                async for outcomes in submit_lines(gateway, lines, Path(file.name).name, chunk):
+                    for outcome in outcomes:
+                        totals[outcome.status] += 1
+                        for error in outcome.errors:
+                            errors.write(f"{outcome.source}: {error.field}: {error.reason}
+")
     except NoStackError as error:
         raise click.ClickException(str(error)) from None
     return totals
+
+
+def _chunks(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    chunk: list[tuple[int, bytes]] = []
+    for numbered in lines:
+        chunk.append(numbered)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _event_ids(lines: Iterable[bytes]) -> list[str]:
+    """The event ids the lines name; a line without a valid one is refused by the gateway anyway."""
+    ids = []
+    for line in lines:
+        try:
+            ids.append(str(uuid.UUID(str(json.loads(line)["event_id"]))))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return ids
 
 
 @main.command()

@@ -44,9 +44,11 @@ def batch_command(input_file: Path, out: Path, policy: Path | None, chunk: int) 
     with click.open_file(str(out), "w", encoding="utf-8") as target:
         json.dump(result.to_dict(), target, indent=2, ensure_ascii=False)
         target.write("\n")
+    workload = result.workload
     click.echo(f"accepted {result.accepted}, duplicates {result.duplicates}, rejected {len(result.rejected)}; "
-               f"{len(result.alerts)} alerts, {len(result.subjects)} subjects (policy {result.policy_version})"
-               + ("" if str(out) == "-" else f" -> {out}"), err=True)
+               f"{len(result.alerts)} alerts: {workload['paged_alerts']} paged in {workload['cases']} cases, "
+               f"{workload['historical_alerts']} history; {len(result.subjects)} subjects "
+               f"(policy {result.policy_version})" + ("" if str(out) == "-" else f" -> {out}"), err=True)
 
 
 @click.command("evaluate")

@@ -239,10 +239,6 @@ def record_relayed(messages: Sequence["OutboxMessage"]) -> None:
         EVENTS_OUT.labels(topic_label(topic)).inc(count)
 
 
-def record_scheduled(count: int) -> None:
-    EVENTS_OUT.labels(SUBJECT_EVENTS).inc(count)
-
-
 def projection_staleness(lag: int, now: float) -> float:
     """0 when caught up; else how old the newest accepted event the projections reflect is."""
     if lag <= 0:

@@ -1,7 +1,7 @@
-"""The query API under /v1: alerts and their workflow, subjects, watch lists, users, access log.
+"""The query API under /v1: cases, alerts and their workflow, reviews, subjects, watch lists, users, access log.
 
 `query_services` opens what the endpoints need inside the API's lifespan and runs the
-escalation of unacknowledged alerts for as long as the process lives.
+escalation of unacknowledged cases for as long as the process lives.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 
-from services import query_admin, query_alerts, query_subjects, query_watch
-from services.alert_workflow import run_escalation
+from services import query_admin, query_alerts, query_cases, query_reviews, query_subjects, query_watch
+from services.case_workflow import run_escalation
 from services.auth import authenticator_for
 from services.query_common import QueryState
 from services.settings import Settings
 
 router = APIRouter(prefix="/v1")
-for module in (query_alerts, query_subjects, query_watch, query_admin):
+for module in (query_cases, query_alerts, query_reviews, query_subjects, query_watch, query_admin):
     router.include_router(module.router)
 
 

@@ -75,6 +75,9 @@ class AlertOut(BaseModel):
     for_supervisor: bool
     escalated_from: str | None
     status_changed_at: dt.datetime | None
+    paged: bool = Field(description="False: history (its event was older than the paging window when processed, "
+                                    "or came in a backfill); it is in no live queue and never escalates")
+    case_id: str | None = Field(description="The case it is attached to (paged alerts only)")
 
 
 class AlertPage(BaseModel):
@@ -134,7 +137,8 @@ def may_see(principal: Principal, alert: Any) -> bool:
 
 
 @router.get("/alerts", response_model=AlertPage, summary="The alert queue",
-            description="Alerts in the user's scope, most urgent first, then newest first.")
+            description="Paged alerts in the user's scope, most urgent first, then newest first. Units work "
+                        "cases (/v1/cases), which group a subject's alerts; this list is for integrations.")
 async def alert_queue(
     request: Request,
     principal: Principal = Depends(allow(*PERSONAL_DATA_ROLES)),
@@ -146,13 +150,14 @@ async def alert_queue(
     subject: SubjectFilter | None = Query(None, max_length=PSEUDONYM_MAX, pattern=PSEUDONYM_PATTERN),
     since: dt.datetime | None = Query(None, description="Raised at or after"),
     until: dt.datetime | None = Query(None, description="Raised before"),
+    history: bool = Query(False, description="List the alerts recorded as history instead of the paged ones"),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> AlertPage:
     if region is not None and principal.role == Role.INTELLIGENCE_ANALYST and not principal.covers(region, None):
         raise HTTPException(403, "region: outside your scope")
     parameters: list[Any] = []
-    clauses = [scope_clause(principal, parameters)]
+    clauses = [scope_clause(principal, parameters), "NOT paged" if history else "paged"]
     filters = (("region", region), ("level_after", level), ("trigger", trigger),
                ("status", status.value if status else None), ("subject", subject))
     for column, value in filters:
@@ -215,7 +220,7 @@ async def live_alerts(
         parameters: list[Any] = [cursor]
         where = scope_clause(principal, parameters)
         rows = await state.pool.fetch(
-            f"SELECT {ALERT_COLUMNS} FROM alert WHERE seq > $1 AND {where} ORDER BY seq LIMIT {LIVE_BATCH}",
+            f"SELECT {ALERT_COLUMNS} FROM alert WHERE seq > $1 AND paged AND {where} ORDER BY seq LIMIT {LIVE_BATCH}",
             *parameters,
         )
         if not rows:

@@ -54,7 +54,10 @@ class Settings(BaseSettings):
     fetch_wait_ms: int = Field(default=100, ge=0, le=500, description=(
         "longest a stage's fetch waits for records; a broker that holds a fetch for all of it "
         "(the embedded one does) adds up to this much latency per topic hop"))
-    scheduler_enabled: bool = Field(default=True, description="write review_due events when reviews fall due")
+    scheduler_enabled: bool = Field(default=True, description="open review items when reviews fall due")
+    paging_clock: Literal["wall", "recorded"] = Field(default="wall", description=(
+        "processing time for the paging window: the wall clock, or (batch runs, replaying a log as it "
+        "happened) the time the causing event was recorded"))
     scheduler_interval_seconds: float = Field(default=60.0, gt=0)
 
     alert_ack_timeout_seconds: float = Field(

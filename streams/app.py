@@ -22,18 +22,16 @@ from faust.app.base import BootStrategy
 from aiokafka import AIOKafkaProducer
 
 from projections import quarantine
-from projections.normalize import review_due_event
+from projections.casework import open_due_reviews
 from projections.policy import Policy
 from projections.store import OutboxMessage, Store, create_pool
-from schemas.codec import encode_risk_event
 from services import metrics
-from services.auth import NATIONAL
 from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
 from streams.consume import TRANSIENT, Record, Stage, run_stage
 from streams.normalize import normalize_batch
 from streams.risk import RiskProcessor
-from streams.topology import STAGE_TOPICS, SUBJECT_EVENTS, stage_group
+from streams.topology import STAGE_TOPICS, stage_group
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,7 +60,8 @@ class WorkerRuntime:
                 self.producer = new_producer(self.settings)
                 await self.producer.start()
                 self.cluster_id = await cluster_id(self.settings)
-                self.processor = RiskProcessor(self.store, self.policy, self.cluster_id)
+                clock = time.time if self.settings.paging_clock == "wall" else None
+                self.processor = RiskProcessor(self.store, self.policy, self.cluster_id, clock=clock)
                 self._started = True
         return self
 
@@ -155,7 +154,9 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
         await runtime.ready()
         while not app.should_stop:
             try:
-                metrics.record_scheduled(await emit_due_reviews(runtime, now=dt.datetime.now(dt.timezone.utc)))
+                opened = await emit_due_reviews(runtime, now=dt.datetime.now(dt.timezone.utc))
+                if opened:
+                    log.info("opened %d review items", opened)
             except Exception:
                 log.exception("scheduler failed; retrying")
             await asyncio.sleep(settings.scheduler_interval_seconds)
@@ -202,21 +203,10 @@ def _exit(code: int) -> NoReturn:
 
 
 async def emit_due_reviews(runtime: WorkerRuntime, now: dt.datetime) -> int:
-    """Write a review_due event into the log for every projection whose review time has come.
+    """Open a review item for every subject whose review has come (projections.casework).
 
-    The event's time is the due time and its id is derived from (subject, due time), so
-    concurrent schedulers and retries produce the same event, folded once.
+    Reviews are a work queue, not alerts: no event enters the log until someone completes one
+    (services/query_reviews.py), and however long the scheduler was away a subject has at most
+    one open item.
     """
-    rows = await runtime.store.pool.fetch(
-        """SELECT subject, region, (extract(epoch FROM next_review_at) * 1000)::bigint AS due
-           FROM risk_projection WHERE next_review_at <= $1 ORDER BY next_review_at LIMIT 10000""",
-        now,
-    )
-    sends = []
-    for row in rows:
-        # a subject no region may be named for (protected victims) gets the national audience
-        event = review_due_event(row["subject"], int(row["due"]), region=row["region"] or NATIONAL)
-        sends.append(await runtime.producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()),
-                                                 key=event.subject.encode()))
-    await asyncio.gather(*sends)
-    return len(rows)
+    return await open_due_reviews(runtime.store.pool, runtime.policy, now)

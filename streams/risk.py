@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Sequence
@@ -15,7 +16,8 @@ from typing import Any, Awaitable, Callable, Sequence
 import asyncpg
 
 from projections import quarantine
-from projections.alerts import Alert, evaluate_arrival
+from projections.alerts import Alert, evaluate_arrival, pages
+from projections.casework import backfilled
 from projections.events import RISKWATCH_AGENCY, TICKS, RiskEvent
 from projections.model import Assessment, SubjectState, assess, empty_state, fold
 from projections.policy import Policy
@@ -39,10 +41,14 @@ class BatchOutcome:
 
 
 class RiskProcessor:
-    def __init__(self, store: Store, policy: Policy, cluster_id: str) -> None:
+    def __init__(self, store: Store, policy: Policy, cluster_id: str, *,
+                 clock: Callable[[], float] | None = time.time) -> None:
+        """`clock` gives the processing time for the paging window; None: each alert is judged
+        as if processed when its causing event was recorded (a batch replaying a log)."""
         self.store = store
         self.policy = policy
         self.cluster_id = cluster_id
+        self.clock = clock
 
     async def process(self, batch: Sequence[Record]) -> BatchOutcome:
         """Apply the batch in one transaction; if that fails, set aside the records that fail alone.
@@ -90,7 +96,9 @@ class RiskProcessor:
         alerts: list[Alert] = []
         if new_events:
             stored = await self.store.load_states(connection, sorted({e.subject for e in new_events}))
-            alerts = self._apply(new_events, sources, stored, effects)
+            arrivals: list[int] = []
+            alerts = self._apply(new_events, sources, stored, effects, arrivals)
+            await self._mark_history(connection, effects, alerts, arrivals)
         attempt.outcome = BatchOutcome(len(new_events), len(events) - len(new_events), tuple(unreadable),
                                        tuple(alerts), _accepted_ms(new_events, sources))
         return effects
@@ -112,7 +120,9 @@ class RiskProcessor:
             try:
                 async with connection.transaction():  # a savepoint: a record failing alone leaves no trace
                     stored = await self.store.load_states(connection, [event.subject])
-                    fired = self._apply([event], sources, stored, one)
+                    arrivals: list[int] = []
+                    fired = self._apply([event], sources, stored, one, arrivals)
+                    await self._mark_history(connection, one, fired, arrivals)
                     await self.store.write_effects(connection, one)
             except TRANSIENT:
                 raise
@@ -132,6 +142,23 @@ class RiskProcessor:
         attempt.outcome = BatchOutcome(len(applied), len(events) - len(applied) - len(failed),
                                        tuple(unreadable + failed), tuple(alerts), _accepted_ms(applied, sources))
         return effects
+
+    async def _mark_history(self, connection: asyncpg.Connection, effects: BatchEffects, alerts: Sequence[Alert],
+                            arrivals: Sequence[int]) -> None:
+        """Which of the batch's alerts page and which are history (projections.alerts.pages).
+
+        `arrivals` holds, for each alert, the recorded time of the event whose arrival raised it:
+        the processing time when a batch replays a log as it happened.
+        """
+        if not alerts:
+            return
+        history = await backfilled(connection, sorted({alert.causing_event_id for alert in alerts}))
+        now = None if self.clock is None else int(self.clock() * 1000)
+        effects.alerts[:] = [
+            _alert_row(alert, pages(alert, recorded if now is None else now, self.policy,
+                                    backfill=alert.causing_event_id in history))
+            for alert, recorded in zip(alerts, arrivals, strict=True)
+        ]
 
     def _decode(self, records: Sequence[Record]) -> tuple[list[RiskEvent], dict[str, Record], list[Quarantined]]:
         events: list[RiskEvent] = []
@@ -155,6 +182,7 @@ class RiskProcessor:
         sources: dict[str, Record],
         stored: dict[str, tuple[dict[str, Any], int]],
         effects: BatchEffects,
+        arrivals: list[int],
     ) -> list[Alert]:
         states: dict[str, SubjectState] = {}
         as_of: dict[str, int] = {}
@@ -175,6 +203,7 @@ class RiskProcessor:
             fired = [alert for alert in fired if alert.alert_id not in raised]
             raised.update(alert.alert_id for alert in fired)
             alerts.extend(fired)
+            arrivals.extend(event.recorded_time for _ in fired)
             if at != event.event_time:  # a late event: the projection stays at the subject's latest time
                 assessment = assess(after, at, self.policy)
             latest[subject] = (assessment, event)
@@ -186,7 +215,7 @@ class RiskProcessor:
                 subject, event.event_id, event.event_time, assessment.level.label, assessment.score,
                 assessment.explanation, assessment.policy_version,
             ))
-            effects.alerts.extend(_alert_row(alert) for alert in fired)
+            effects.alerts.extend(_alert_row(alert, paged=True) for alert in fired)
         for subject, (assessment, event) in latest.items():
             effects.projections.append(ProjectionRow(
                 subject=subject, state=states[subject].to_dict(), assessment=assessment.to_dict(),
@@ -239,15 +268,15 @@ def _refuse_if_all_failed(failed: Sequence[Quarantined], records: int, cause: Ba
         raise StageDefect(f"all {records} records of the batch failed; first: {failed[0].reason}") from cause
 
 
-def _alert_row(alert: Alert) -> AlertRow:
-    document = alert.to_dict()
+def _alert_row(alert: Alert, paged: bool) -> AlertRow:
+    document = {**alert.to_dict(), "paged": paged}  # alerts.v1 carries history too, marked
     return AlertRow(
         alert_id=alert.alert_id, subject=alert.subject, trigger=alert.trigger.value, priority=alert.priority,
         level_before=alert.level_before.label, level_after=alert.level_after.label, score=alert.score,
         explanation=alert.explanation, factors=document["factors"], region=alert.audience.region,
         caseload=alert.audience.caseload, event_time=alert.event_time, causing_event_id=alert.causing_event_id,
         policy_version=alert.policy_version, topic=ALERTS,
-        message=json.dumps(document, sort_keys=True).encode(),
+        message=json.dumps(document, sort_keys=True).encode(), paged=paged,
     )
 
 

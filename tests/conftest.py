@@ -19,6 +19,8 @@ def stack_settings(state_dir: Path, **overrides: object) -> Settings:
         "partitions": 4,
         "batch_within_seconds": 0.02,
         "scheduler_enabled": False,
+        # Stories happen in 2026-03: judge paging as if each event was processed when recorded.
+        "paging_clock": "recorded",
         "http_port": 0,
         **overrides,
     }

@@ -1,4 +1,4 @@
-"""Escalation of unacknowledged alerts, with two API instances on a stack of its own (short timeout)."""
+"""Escalation of unacknowledged cases, with two API instances on a stack of its own (short timeout)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ INTERVAL = 0.5
 
 @pytest.fixture(scope="module")
 def escalating_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A stack whose alerts escalate after a few seconds, with a second API instance competing to escalate."""
+    """A stack whose cases escalate after a few seconds, with a second API instance competing to escalate."""
     settings = stack_settings(tmp_path_factory.mktemp("escalation"), alert_ack_timeout_seconds=ACK_TIMEOUT,
                               escalation_interval_seconds=INTERVAL, live_poll_seconds=0.2)
     with started_stack(settings, workers=1) as stack:
@@ -53,51 +53,50 @@ async def _until(condition_query: str, *args: object, stack: Stack, timeout: flo
             await asyncio.sleep(0.2)
 
 
-async def test_unacknowledged_alerts_escalate_once_to_the_supervisors(escalating_stack: Stack) -> None:
+async def test_an_unacknowledged_case_escalates_once_to_the_supervisors(escalating_stack: Stack) -> None:
     stack = escalating_stack
     story = await released_high_risk_subject(stack)
     analyst = await user(stack, Role.INTELLIGENCE_ANALYST, ["stockholm"])
     supervisor = await user(stack, Role.INTELLIGENCE_ANALYST, ["stockholm"], supervisor=True)
     async with client(stack, analyst) as http:
+        # acknowledging one alert on its own leaves the case open: the case is what escalates
         assert (await http.post(f"/v1/alerts/{story.release_alert}/acknowledge")).status_code == 200
     async with database(stack) as pool:
         originals = {row["alert_id"]: row for row in await pool.fetch(
-            "SELECT alert_id::text, region, caseload, priority FROM alert WHERE subject = $1", story.subject)}
-    unacknowledged = set(originals) - {story.release_alert}
-    assert unacknowledged, "the story raises alerts besides the release"
-    await _until("SELECT count(*) = $2 FROM alert WHERE subject = $1 AND status = 'escalated'",
-                 story.subject, len(unacknowledged), stack=stack)
-    # the escalations are older than the timeout themselves now, and were not escalated again
+            "SELECT alert_id::text, region, caseload, priority, status, case_id::text FROM alert "
+            "WHERE subject = $1 AND paged", story.subject)}
+    [case_id] = {row["case_id"] for row in originals.values()}
+    assert case_id is not None and len(originals) >= 2, "the story's paged alerts are one case"
+    await _until("SELECT escalated FROM alert_case WHERE case_id = $1", case_id, stack=stack)
+    # later rounds (two API instances) do not escalate the case again, nor its escalation
     await asyncio.sleep(ACK_TIMEOUT + 3 * INTERVAL)
     async with database(stack) as pool:
-        steps = await pool.fetch(
-            "SELECT alert_id::text, action, actor FROM alert_workflow w WHERE alert_id = ANY($1::uuid[]) "
-            "OR alert_id IN (SELECT alert_id FROM alert WHERE subject = $2) ORDER BY at",
-            list(originals), story.subject)
+        case_steps = await pool.fetch("SELECT action, actor FROM case_workflow WHERE case_id = $1", case_id)
         escalations = await pool.fetch(
             "SELECT alert_id::text, escalated_from::text, region, caseload, priority, status, explanation "
             "FROM alert WHERE subject = $1 AND trigger = 'escalated'", story.subject)
-    escalated_steps = [row["alert_id"] for row in steps if row["action"] == "escalated"]
-    assert sorted(escalated_steps) == sorted(unacknowledged), "one escalation per alert, from two API instances"
-    assert {row["actor"] for row in steps if row["action"] == "escalated"} == {"riskwatch"}
-    assert {row["escalated_from"] for row in escalations} == unacknowledged and len(escalations) == len(unacknowledged)
-    for row in escalations:
-        original = originals[row["escalated_from"]]
-        assert (row["region"], row["caseload"], row["priority"]) == (
-            original["region"], original["caseload"], original["priority"])
-        assert row["status"] == "open" and row["explanation"].startswith("Not acknowledged within 4 seconds: ")
+    assert [(row["action"], row["actor"]) for row in case_steps] == [("escalated", "riskwatch")]
+    [escalation] = escalations
+    most_urgent = min(row["priority"] for alert_id, row in originals.items() if alert_id != story.release_alert)
+    source = originals[escalation["escalated_from"]]
+    assert source["priority"] == most_urgent and escalation["escalated_from"] != story.release_alert
+    assert (escalation["region"], escalation["caseload"], escalation["priority"]) == (
+        source["region"], source["caseload"], source["priority"])
+    assert escalation["status"] == "open"
+    assert escalation["explanation"].startswith("Not acknowledged within 4 seconds: ")
 
     async with client(stack, supervisor) as http:
         seen = (await http.get("/v1/alerts", params={"subject": story.subject, "trigger": "escalated"})).json()
+        case = (await http.get(f"/v1/cases/{case_id}")).json()
     async with client(stack, analyst) as http:
         hidden = (await http.get("/v1/alerts", params={"subject": story.subject, "trigger": "escalated"})).json()
-        refused = await http.get(f"/v1/alerts/{escalations[0]['alert_id']}")
-    assert {item["alert_id"] for item in seen["items"]} == {row["alert_id"] for row in escalations}
-    assert all(item["for_supervisor"] for item in seen["items"])
+        refused = await http.get(f"/v1/alerts/{escalation['alert_id']}")
+    assert [item["alert_id"] for item in seen["items"]] == [escalation["alert_id"]]
+    assert case["escalated"] is True and case["status"] == "open"
     assert hidden["items"] == [] and refused.status_code == 403
 
     await stack.wait_until_idle()
     published = [json.loads(r.value) for r in await read_topic(stack, ALERTS) if r.key == story.subject.encode()]
-    assert {m["alert_id"] for m in published if m["trigger"] == "escalated"} == {r["alert_id"] for r in escalations}
+    assert [m["alert_id"] for m in published if m["trigger"] == "escalated"] == [escalation["alert_id"]]
     workflow = [json.loads(r.value) for r in await read_topic(stack, ALERT_WORKFLOW) if r.key == story.subject.encode()]
-    assert sorted(m["alert_id"] for m in workflow if m["action"] == "escalated") == sorted(unacknowledged)
+    assert [m["alert_id"] for m in workflow if m["action"] == "escalated"] == [escalation["escalated_from"]]

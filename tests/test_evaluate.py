@@ -198,8 +198,8 @@ def test_evaluate_command_runs_two_policies_on_a_generated_log(tmp_path: Path) -
     subprocess.run([*riskwatch, "generate", "--subjects", "40", "--seed", "6", "--months", "3", "--out", str(log)],
                    check=True, env=environment, capture_output=True)
     stricter = tmp_path / "stricter.toml"
-    shipped = (Path(__file__).parent.parent / "projections" / "policies" / "2026.1.toml").read_text()
-    stricter.write_text(shipped.replace('version = "2026.1"', 'version = "stricter"')
+    shipped = (Path(__file__).parent.parent / "projections" / "policies" / "2026.2.toml").read_text()
+    stricter.write_text(shipped.replace('version = "2026.2"', 'version = "stricter"')
                         .replace("high = 10.0", "high = 20.0").replace("extreme = 30.0", "extreme = 60.0"))
     finished = subprocess.run(
         [*riskwatch, "evaluate", str(log), "--truth", str(log.with_suffix(".truth.jsonl")),
@@ -210,7 +210,7 @@ def test_evaluate_command_runs_two_policies_on_a_generated_log(tmp_path: Path) -
     saved = json.loads((tmp_path / "report" / "figures.json").read_text())
     truth_lines = len(log.with_suffix(".truth.jsonl").read_text().splitlines())
     shipped_run, stricter_run = saved["policies"]
-    assert (shipped_run["policy_version"], stricter_run["policy_version"]) == ("2026.1", "stricter")
+    assert (shipped_run["policy_version"], stricter_run["policy_version"]) == ("2026.2", "stricter")
     assert saved["evaluation_time"] == "2026-02-15T00:00:00+00:00"
     events = len(log.read_text().splitlines())
     for run in (shipped_run, stricter_run):
@@ -224,3 +224,19 @@ def test_evaluate_command_runs_two_policies_on_a_generated_log(tmp_path: Path) -
     )
     assert stricter_high < shipped_high
     assert CAVEAT in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_pages_are_cases_opened_or_made_more_urgent() -> None:
+    from services.evaluation.metrics import CASE_WORKED_MS, pages
+
+    alerts = [
+        RaisedAlert("A", "level_rose", "high", day(10), priority=2),
+        RaisedAlert("A", "second_victim", "high", day(11), priority=2),  # attaches to the open case
+        RaisedAlert("A", "contact_ban_breach", "high", day(12), priority=1),  # more urgent: pages again
+        RaisedAlert("A", "em_alarm", "high", day(13), priority=1),  # attaches
+        RaisedAlert("A", "level_rose", "extreme", day(13) + CASE_WORKED_MS + 1, priority=1),  # case closed: new one
+        RaisedAlert("B", "unknown_to_police", "low", day(20), priority=2, paged=False),  # history
+    ]
+    called = pages(alerts)
+    assert [(a.subject, a.raised_at) for a in called] == [
+        ("A", day(10)), ("A", day(12)), ("A", day(13) + CASE_WORKED_MS + 1)]

@@ -201,12 +201,10 @@ def test_protected_victim_keeps_her_unit_and_region_out_of_the_alert() -> None:
     assert alerts_for([], treated)[Trigger.LEVEL_ROSE].audience.region is None
 
 
-def test_review_due_only_at_high_or_above() -> None:
+def test_a_review_tick_raises_no_alert() -> None:
+    # Due reviews are a work queue of their own (services/query_reviews.py), not alerts.
     tick = review_due_event(SUBJECT, T0 + 7 * DAY_MS, region="syd")
-    alert = alerts_for([STRANGULATION_RECENTLY], tick)[Trigger.REVIEW_DUE]
-    assert alert.priority == 3
-    assert alert.causing_event_id == tick.event_id
-    assert Trigger.REVIEW_DUE not in alerts_for([crime("a", 0)], tick)
+    assert alerts_for([STRANGULATION_RECENTLY], tick) == {}
 
 
 def test_alert_ids_are_derived_and_repeats_are_silent() -> None:

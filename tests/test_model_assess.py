@@ -68,7 +68,7 @@ def test_nothing_known_is_low_with_no_review() -> None:
     assessment = at_day(empty_state(SUBJECT), 0)
     assert (assessment.level, assessment.score, assessment.next_review_at) == (Level.LOW, 0.0, None)
     assert assessment.explanation == "low: no harmful event in the last 1825 days"
-    assert assessment.policy_version == "2026.1"
+    assert assessment.policy_version == "2026.2"
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,12 @@ from projections.policy import PolicyError, default_policy, load_policy, parse_p
 
 
 def shipped_document() -> dict[str, Any]:
-    return tomllib.loads(resources.files("projections").joinpath("policies", "2026.1.toml").read_text(encoding="utf-8"))
+    return tomllib.loads(resources.files("projections").joinpath("policies", "2026.2.toml").read_text(encoding="utf-8"))
 
 
 def test_default_policy_carries_the_domain_starting_values() -> None:
     policy = default_policy()
-    assert policy.version == "2026.1"
+    assert policy.version == "2026.2"
     assert policy.horizon_ms == 1825 * DAY_MS
     assert policy.half_life_ms == 180 * DAY_MS
     assert policy.offence_gravity["murder"] == policy.offence_gravity["attempted_murder"] == 10
@@ -40,9 +40,9 @@ def test_default_policy_carries_the_domain_starting_values() -> None:
 
 
 def test_load_policy_reads_a_file(tmp_path: Path) -> None:
-    path = tmp_path / "2026.1.toml"
+    path = tmp_path / "2026.2.toml"
     path.write_text(
-        resources.files("projections").joinpath("policies", "2026.1.toml").read_text(encoding="utf-8"), encoding="utf-8"
+        resources.files("projections").joinpath("policies", "2026.2.toml").read_text(encoding="utf-8"), encoding="utf-8"
     )
     assert load_policy(path) == default_policy()
 

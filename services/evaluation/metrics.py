@@ -28,12 +28,40 @@ class SevereOutcome:
     occurred_at: int
 
 
+# The evaluation's assumption about the units' work: a case is closed this long after its latest
+# alert. A later alert then opens a new case, and pages again.
+CASE_WORKED_MS = 7 * DAY_MS
+
+
 @dataclass(frozen=True, slots=True)
 class RaisedAlert:
     subject: str
     trigger: str
     level_after: str
     raised_at: int  # when the causing event was recorded
+    priority: int = 3
+    paged: bool = True  # False: history, in no live queue (projections.alerts.pages)
+
+
+def pages(alerts: Iterable[RaisedAlert], worked_ms: int = CASE_WORKED_MS) -> list[RaisedAlert]:
+    """The alerts that call someone: each opens a case, or is more urgent than its open case so far.
+
+    Cases follow the live rule (one open case per subject, paged alerts attach); the units are
+    assumed to acknowledge at once and to close a case `worked_ms` after its latest alert.
+    """
+    by_subject: dict[str, list[RaisedAlert]] = {}
+    for alert in alerts:
+        if alert.paged:
+            by_subject.setdefault(alert.subject, []).append(alert)
+    called: list[RaisedAlert] = []
+    for subject_alerts in by_subject.values():
+        open_until, priority = -1, 0
+        for alert in sorted(subject_alerts, key=lambda a: (a.raised_at, a.priority, a.trigger)):
+            if alert.raised_at > open_until or alert.priority < priority:
+                called.append(alert)
+                priority = alert.priority
+            open_until = alert.raised_at + worked_ms
+    return called
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +133,13 @@ class Figures:
     alerts_per_1000_per_week: float | None
     high_alerts_per_1000_per_week: float | None
     alerts_by_trigger: Mapping[str, int]
+    paged_detected: int  # outcomes warned of by a paged alert (history reaches no one in time)
+    paged_sensitivity: float | None
+    paged_alerts: int
+    historical_alerts: int
+    pages: int
+    pages_per_1000_per_week: float | None
+    pages_by_trigger: Mapping[str, int]
     ranked: int
     follow_up_positives: int
     precision: Mapping[int, float | None]
@@ -123,6 +158,13 @@ class Figures:
             "alerts_per_1000_per_week": self.alerts_per_1000_per_week,
             "high_alerts_per_1000_per_week": self.high_alerts_per_1000_per_week,
             "alerts_by_trigger": dict(self.alerts_by_trigger),
+            "paged_detected": self.paged_detected,
+            "paged_sensitivity": self.paged_sensitivity,
+            "paged_alerts": self.paged_alerts,
+            "historical_alerts": self.historical_alerts,
+            "pages": self.pages,
+            "pages_per_1000_per_week": self.pages_per_1000_per_week,
+            "pages_by_trigger": dict(self.pages_by_trigger),
             "ranked_at_evaluation_time": self.ranked,
             "subjects_with_outcome_in_follow_up": self.follow_up_positives,
             "precision_at": {str(k): value for k, value in self.precision.items()},
@@ -197,6 +239,8 @@ def figures(run: LabelledRun, cutoffs: Sequence[int] = PRECISION_CUTOFFS) -> Fig
     positives = follow_up_positives(run)
     priority_list = ranked(run.at_evaluation)
     subjects = len(run.regions)
+    called = pages(run.alerts)
+    paged_found = detections(run.outcomes, [alert for alert in run.alerts if alert.paged])
     return Figures(
         subjects=subjects,
         outcomes=len(found),
@@ -209,6 +253,13 @@ def figures(run: LabelledRun, cutoffs: Sequence[int] = PRECISION_CUTOFFS) -> Fig
         alerts_per_1000_per_week=alerts_per_1000_per_week(len(run.alerts), subjects, run.period_ms),
         high_alerts_per_1000_per_week=alerts_per_1000_per_week(high_alerts, subjects, run.period_ms),
         alerts_by_trigger=dict(sorted(Counter(alert.trigger for alert in run.alerts).items())),
+        paged_detected=sum(1 for detection in paged_found if detection.lead_ms is not None),
+        paged_sensitivity=sensitivity(paged_found),
+        paged_alerts=sum(1 for alert in run.alerts if alert.paged),
+        historical_alerts=sum(1 for alert in run.alerts if not alert.paged),
+        pages=len(called),
+        pages_per_1000_per_week=alerts_per_1000_per_week(len(called), subjects, run.period_ms),
+        pages_by_trigger=dict(sorted(Counter(alert.trigger for alert in called).items())),
         ranked=len(priority_list),
         follow_up_positives=len(positives),
         precision={k: precision_at(priority_list, positives, k) for k in cutoffs},

@@ -40,7 +40,8 @@ def render(evaluation: Evaluation, plots: Sequence[tuple[str, str]]) -> str:
         _table(["figure", *(policy.label for policy in policies)], _headline_rows(policies)),
         _image("precision.png", figure),
         "## Workload by trigger",
-        "Alerts of the whole run by what raised them (docs/risk-model.md lists the triggers).",
+        "Alerts of the whole run by what raised them (docs/risk-model.md lists the triggers), and the pages among "
+        "them: the alerts that opened a case or made an open one more urgent.",
         _trigger_table(policies),
         "## Calibration by level",
         f"Each subject known at the evaluation time, assessed at it, and whether he had a severe outcome in the "
@@ -84,7 +85,13 @@ def _headline_rows(policies: Sequence[PolicyEvaluation]) -> list[list[str]]:
         ("severe outcomes", lambda f: str(f.outcomes)),
         ("sensitivity (high-or-above alert within 90 days before)",
          lambda f: f"{_percent(f.sensitivity)} ({f.detected} of {f.outcomes})"),
+        ("sensitivity from paged alerts only",
+         lambda f: f"{_percent(f.paged_sensitivity)} ({f.paged_detected} of {f.outcomes})"),
         ("median lead time, days", lambda f: _number(f.median_lead_days)),
+        ("pages per 1,000 subjects per week (cases opened or made more urgent)",
+         lambda f: _number(f.pages_per_1000_per_week)),
+        ("pages", lambda f: str(f.pages)),
+        ("alerts: paged (live queue), history", lambda f: f"{f.paged_alerts}, {f.historical_alerts}"),
         ("alerts per 1,000 subjects per week", lambda f: _number(f.alerts_per_1000_per_week)),
         ("high-or-above alerts per 1,000 subjects per week", lambda f: _number(f.high_alerts_per_1000_per_week)),
         ("subjects ranked at the evaluation time", lambda f: str(f.ranked)),
@@ -96,9 +103,10 @@ def _headline_rows(policies: Sequence[PolicyEvaluation]) -> list[list[str]]:
 
 def _trigger_table(policies: Sequence[PolicyEvaluation]) -> str:
     triggers = sorted({trigger for policy in policies for trigger in policy.overall.alerts_by_trigger})
-    rows = [[trigger, *(str(policy.overall.alerts_by_trigger.get(trigger, 0)) for policy in policies)]
+    rows = [[trigger, *(f"{policy.overall.alerts_by_trigger.get(trigger, 0)}, "
+                        f"{policy.overall.pages_by_trigger.get(trigger, 0)}" for policy in policies)]
             for trigger in triggers]
-    return _table(["trigger", *(policy.label for policy in policies)], rows)
+    return _table(["trigger", *(f"{policy.label}: alerts, pages" for policy in policies)], rows)
 
 
 def _calibration_table(policies: Sequence[PolicyEvaluation]) -> str:
@@ -108,11 +116,12 @@ def _calibration_table(policies: Sequence[PolicyEvaluation]) -> str:
 
 
 def _region_section(policy: PolicyEvaluation, titled: bool) -> str:
-    header = ["region", "subjects", "outcomes", "sensitivity", "median lead, days", "alerts /1,000 /week",
-              "precision top 10", "high-or-above at evaluation: outcome rate"]
+    header = ["region", "subjects", "outcomes", "sensitivity", "median lead, days", "pages /1,000 /week",
+              "alerts /1,000 /week", "precision top 10", "high-or-above at evaluation: outcome rate"]
     rows = [
         [region, str(f.subjects), str(f.outcomes), _percent(f.sensitivity), _number(f.median_lead_days),
-         _number(f.alerts_per_1000_per_week), _percent(f.precision[PRECISION_CUTOFFS[0]]), _high_rate(f)]
+         _number(f.pages_per_1000_per_week), _number(f.alerts_per_1000_per_week),
+         _percent(f.precision[PRECISION_CUTOFFS[0]]), _high_rate(f)]
         for region, f in policy.by_region.items()
     ]
     table = _table(header, rows)
@@ -155,9 +164,15 @@ _DEFINITIONS = """\
   level after the alert) raised in the 90 days before the outcome. An alert counts as raised once its causing event
   and every event its factors rest on were recorded: a live system cannot warn before the agencies record what the
   warning rests on. The alert for the outcome's own crime report comes after the outcome and never counts.
+- **Sensitivity from paged alerts only**: the same, counting only alerts that were paged (history reaches no one
+  when it matters).
 - **Lead time**: for a detected outcome, the time from the earliest qualifying alert in those 90 days to the outcome.
 - **Workload**: every alert of the run (and those at high or extreme) per 1,000 subjects of the log per week of the
   log's period (first to last event).
+- **Pages**: the alerts that call someone. History (an event recorded more than the policy's paging window after it
+  happened) pages no one; a paged alert opens its subject's case, or pages again when it is more urgent than the
+  open case so far. The units are assumed to close a case 7 days after its latest alert. Per 1,000 subjects per
+  week like the workload.
 - **Priority list**: every subject with at least one event recorded by the evaluation time, assessed at that time
   from those events only (nothing recorded later leaks in), highest score first.
 - **Precision at top k**: the share of the first k subjects of the list with a severe outcome in the follow-up after

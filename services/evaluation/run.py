@@ -126,7 +126,8 @@ def labelled_run(result: BatchResult, outcomes: Sequence[SevereOutcome], policy:
     return LabelledRun(
         # a subject no region may be named for (protected victims) counts under the national scope
         regions={subject.subject: subject.region or NATIONAL for subject in result.subjects},
-        alerts=[RaisedAlert(alert.subject, alert.trigger, alert.level_after, alert.raised_at)
+        alerts=[RaisedAlert(alert.subject, alert.trigger, alert.level_after, alert.raised_at, alert.priority,
+                            alert.paged)
                 for alert in result.alerts],
         outcomes=outcomes,
         at_evaluation=[risk for subject in result.subjects
