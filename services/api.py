@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import math
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any, AsyncIterator, Iterable
 
 from fastapi import Depends, FastAPI, Request

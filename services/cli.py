@@ -230,8 +230,7 @@ async def _ingest(settings: Settings, client: "AgencyClient", file: click.utils.
                     for outcome in outcomes:
                         totals[outcome.status] += 1
                         for error in outcome.errors:
-                            errors.write(f"{outcome.source}: {error.field}: {error.reason}
-")
+                            errors.write(f"{outcome.source}: {error.field}: {error.reason}\n")
     except NoStackError as error:
         raise click.ClickException(str(error)) from None
     return totals
