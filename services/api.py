@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from projections.store import Store, create_pool
+from services.console import mount_console
 from services.ingest import IngestGateway, Outcome, Submission
 from services.query import query_services, router as query_router
 from services.metrics import add_metrics_route
@@ -51,9 +52,12 @@ def create_api(settings: Settings) -> FastAPI:
         version="1",
         description="Event-sourced risk monitoring of high-risk perpetrators of violence against women.",
         lifespan=lifespan,
+        docs_url=None,  # served by the console, from shipped assets: no CDN on a closed network
+        redoc_url=None,
     )
     app.include_router(query_router)
     add_metrics_route(app)
+    mount_console(app)
 
     @app.post(
         "/v1/events",
