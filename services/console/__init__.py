@@ -66,10 +66,30 @@ def _options(values: dict[str, str]) -> str:
     return "\n".join(f'      <option value="{value}">{label}</option>' for value, label in values.items())
 
 
+# The stream-health tables: id, caption, what the first column is.
+METRIC_TABLES = (
+    ("ingest", "Ingest gateway: events by outcome", "Outcome"),
+    ("published", "Records published, by topic", "Topic"),
+    ("dead-letters", "Dead letters, by stage and reason", "Stage and reason"),
+    ("alerts", "Alerts raised, by trigger", "Trigger"),
+    ("latency", "Mean durations", "Measured"),
+)
+
+
+def _metric_tables() -> str:
+    return "\n".join(
+        f'<div class="table-wrap"><table class="data"><caption>{caption}</caption><thead><tr>'
+        f'<th scope="col">{first}</th><th scope="col">Since start</th><th scope="col">Now</th></tr></thead>'
+        f'<tbody id="{name}-rows"></tbody></table></div>'
+        for name, caption, first in METRIC_TABLES
+    )
+
+
 # Choices the pages offer, from the same lists the API checks its parameters against.
 CHOICES = {
     "region_options": _options(REGION_NAMES),
     "trigger_options": _options({trigger: trigger.replace("_", " ") for trigger in TRIGGERS}),
+    "metric_tables": _metric_tables(),
 }
 
 

@@ -104,8 +104,8 @@ async def test_the_operator_page_shows_stream_health_and_no_personal_data(stack:
     page = console.page
     await expect(page).to_have_url(console.url("/console/operations"))
     await expect(page.locator('#status dd[data-key="outbox_backlog"]')).to_have_text(re.compile(r"^\d+$"))
-    await expect(page.locator("#metric-rows tr").first).to_be_visible()
-    await expect(page.locator("#metric-rows")).to_contain_text("riskwatch_ingest_submissions_total")
+    await expect(page.locator("#ingest-rows")).to_contain_text("accepted")
+    await expect(page.locator("#published-rows")).to_contain_text("agency.police.v1")
     text = await page.locator("body").inner_text()
     assert "ps_" not in text
     assert not [name for name in REGION_NAMES.values() if name in text]

@@ -12,23 +12,52 @@
     unacknowledged_alerts: "Alerts not acknowledged",
     escalated_alerts: "Escalated alerts",
   };
-  let previous = new Map();
-  let previousAt = 0;
+  let previous = null; // { at, totals } of the last refresh: rates are the difference
 
-  // Prometheus text format: `name{label="value",...} number`. Only Riskwatch's own series.
+  // Prometheus text format, `name{label="value",...} number`: Riskwatch's own series only.
   function samples(text) {
     const found = [];
     for (const line of text.split("\n")) {
-      const match = /^(riskwatch_[a-z_]+)(?:\{(.*)\})? ([0-9.eE+-]+|NaN)$/.exec(line);
+      const match = /^(riskwatch_[a-z_]+)(?:\{(.*)\})? ([0-9.eE+-]+)$/.exec(line);
       if (!match) continue;
-      const labels = match[2] ? match[2].replace(/"/g, "").split(",").join(", ") : "";
+      const labels = Object.fromEntries([...(match[2] || "").matchAll(/([a-z_]+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
       found.push({ name: match[1], labels, value: Number(match[3]) });
     }
     return found;
   }
 
-  function shown(series) {
-    return series.filter((s) => s.name.endsWith("_total") || s.name.endsWith("_count") || s.name.endsWith("_sum"));
+  // Sum a series by a key made of its labels; rows with nothing yet are left out.
+  function byKey(series, name, key) {
+    const totals = new Map();
+    for (const s of series) if (s.name === name) totals.set(key(s.labels), (totals.get(key(s.labels)) || 0) + s.value);
+    return new Map([...totals].filter(([, value]) => value > 0));
+  }
+
+  function rateRows(id, totals, seconds) {
+    const rows = [...totals].map(([key, value]) => {
+      const before = previous && previous.totals.get(`${id}:${key}`);
+      const rate = before === undefined || !seconds ? "–" : `${((value - before) / seconds).toFixed(2)}/s`;
+      return el("tr", {}, el("td", {}, key), el("td", {}, String(value)), el("td", {}, rate));
+    });
+    document.getElementById(`${id}-rows`).replaceChildren(
+      ...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 3 }, "None since this process started."))]));
+  }
+
+  function latencyRows(series) {
+    const rows = [];
+    const stages = byKey(series, "riskwatch_batch_duration_seconds_count", (l) => l.stage);
+    const sums = byKey(series, "riskwatch_batch_duration_seconds_sum", (l) => l.stage);
+    for (const [stage, count] of stages) {
+      rows.push([`${stage} batch`, count, `${((sums.get(stage) || 0) / count * 1000).toFixed(1)} ms mean`]);
+    }
+    for (const [name, label] of [["ingest_to_projection", "ingest to projection"], ["ingest_to_alert", "ingest to alert"]]) {
+      const count = byKey(series, `riskwatch_${name}_seconds_count`, () => "").get("");
+      const sum = byKey(series, `riskwatch_${name}_seconds_sum`, () => "").get("") || 0;
+      if (count) rows.push([label, count, `${(sum / count).toFixed(3)} s mean`]);
+    }
+    document.getElementById("latency-rows").replaceChildren(...(rows.length
+      ? rows.map((cells) => el("tr", {}, cells.map((cell) => el("td", {}, String(cell)))))
+      : [el("tr", {}, el("td", { colspan: 3 }, "Not measured in this process."))]));
   }
 
   async function refresh() {
@@ -38,20 +67,21 @@
         ([key, label]) => [el("dt", {}, label), el("dd", { "data-key": key }, String(status[key]))],
       ));
       const response = await fetch("/metrics");
-      const now = performance.now();
-      const series = shown(samples(await response.text()));
-      const seconds = (now - previousAt) / 1000;
-      document.getElementById("metric-rows").replaceChildren(...series.map((s) => {
-        const key = `${s.name}{${s.labels}}`;
-        const before = previous.get(key);
-        const rate = before === undefined || s.name.endsWith("_sum") ? "–" : ((s.value - before) / seconds).toFixed(2);
-        return el("tr", {}, el("td", {}, s.name), el("td", {}, s.labels || "–"),
-          el("td", {}, Number.isInteger(s.value) ? String(s.value) : s.value.toFixed(3)), el("td", {}, rate));
-      }));
-      previous = new Map(series.map((s) => [`${s.name}{${s.labels}}`, s.value]));
-      previousAt = now;
-      document.getElementById("operations-updated").replaceChildren("Updated ", RW.timeElement(new Date().toISOString()),
-        `; refreshed every ${REFRESH_MS / 1000} s.`);
+      const at = performance.now();
+      const series = samples(await response.text());
+      const seconds = previous ? (at - previous.at) / 1000 : 0;
+      const tables = {
+        ingest: byKey(series, "riskwatch_ingest_submissions_total", (l) => l.outcome),
+        published: byKey(series, "riskwatch_events_out_total", (l) => l.topic),
+        "dead-letters": byKey(series, "riskwatch_dead_letters_total", (l) => `${l.stage}: ${l.reason.replaceAll("_", " ")}`),
+        alerts: byKey(series, "riskwatch_alerts_total", (l) => l.trigger.replaceAll("_", " ")),
+      };
+      for (const [id, totals] of Object.entries(tables)) rateRows(id, totals, seconds);
+      latencyRows(series);
+      previous = { at, totals: new Map(Object.entries(tables).flatMap(
+        ([id, totals]) => [...totals].map(([key, value]) => [`${id}:${key}`, value]))) };
+      document.getElementById("operations-updated").replaceChildren("Updated ",
+        RW.timeElement(new Date().toISOString()), `; refreshed every ${REFRESH_MS / 1000} s.`);
       message.replaceChildren();
     } catch (error) {
       RW.showError(message, error);
