@@ -82,6 +82,23 @@ class Console:
         await self.page.get_by_role("button", name="Sign in").click()
         await expect(self.page.locator("#who-name")).to_be_visible()
 
+    async def sign_in_by_keyboard(self, token: str) -> None:
+        """Tab to the token field, type, Enter: no mouse. Each element focused on the way shows it."""
+        await self.page.goto(self.url("/console/"))
+        for _ in range(5):
+            await self.page.keyboard.press("Tab")
+            focused = await self.page.evaluate(
+                "() => { const e = document.activeElement; const s = getComputedStyle(e);"
+                " return {id: e.id, outline: s.outlineStyle, width: parseFloat(s.outlineWidth)}; }")
+            assert focused["outline"] != "none" and focused["width"] >= 2, f"focus is not visible: {focused}"
+            if focused["id"] == "token":
+                break
+        else:
+            raise AssertionError("the token field cannot be reached with Tab")
+        await self.page.keyboard.type(token)
+        await self.page.keyboard.press("Enter")
+        await expect(self.page.locator("#who-name")).to_be_visible()
+
     async def accessible(self, name: str) -> None:
         """axe-core finds no WCAG 2.1 A/AA violation on the page as it is now; a photograph if asked."""
         await self.page.evaluate(AXE)

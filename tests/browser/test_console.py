@@ -84,7 +84,7 @@ async def test_a_probation_officer_watches_the_caseloads_releases(stack: Stack, 
     story = await released_high_risk_subject(stack)
     token = await user(stack, Role.PROBATION_OFFICER, [story.caseload])
     page = console.page
-    await console.sign_in(token)
+    await console.sign_in_by_keyboard(token)
     await expect(page).to_have_url(console.url("/console/releases"))
     await page.get_by_label("As of (day, Swedish time)").fill("2026-04-20")  # ten days after the release
     await page.get_by_role("button", name="Show").click()

@@ -4,7 +4,8 @@
 (() => {
   const { el } = RW;
   const PRIORITY_NAMES = { 1: "urgent", 2: "high", 3: "routine" };
-  const LIMIT = 200;
+  const LIMIT = 200; // rows listed and shown
+  const KEPT = 1000; // items kept in the page, live arrivals included: the oldest go first
 
   // Where the queue comes from. The page works on items; a source says how its API names them.
   // Cases (one per subject, alerts attached) replace alerts where the API offers /v1/cases.
@@ -56,7 +57,7 @@
   const arrived = new Map(); // from the live feed: kept across reloads of the list
   const selected = new Set();
   let source;
-  let fresh = new Set();
+  const fresh = new Set(); // arrived live since the page opened: highlighted
 
   const filters = () => Object.fromEntries(new FormData(form).entries());
 
@@ -85,12 +86,21 @@
     oldest: (a, b) => a.at.localeCompare(b.at) || a.seq - b.seq,
   };
 
+  // A busy feed brings many items a second: the table is drawn once per frame at most.
+  let drawing = false;
+  function scheduleRender() {
+    if (drawing) return;
+    drawing = true;
+    requestAnimationFrame(() => { drawing = false; render(); });
+  }
+
   function render() {
     const f = filters();
-    const shown = [...items.values()].filter((item) => passes(item, f)).sort(ORDER[f.sort || "priority"]);
+    const matching = [...items.values()].filter((item) => passes(item, f)).sort(ORDER[f.sort || "priority"]);
+    const shown = matching.slice(0, LIMIT);
     rows.replaceChildren(...shown.map(row));
-    document.getElementById("queue-caption").textContent =
-      `${shown.length} ${source.noun} in your scope${shown.length === LIMIT ? " (the first " + LIMIT + ")" : ""}`;
+    document.getElementById("queue-caption").textContent = `${matching.length} ${source.noun} in your scope`
+      + (matching.length > LIMIT ? `; the first ${LIMIT} are shown` : "");
     for (const id of [...selected]) if (!items.has(id)) selected.delete(id);
     updateSelection();
   }
@@ -223,8 +233,13 @@
         if (name !== source.liveEvent) return;
         const item = keep(data);
         arrived.set(item.id, item);
-        fresh = new Set([...fresh, item.id]);
-        render();
+        fresh.add(item.id);
+        for (const old of [...arrived.keys()].slice(0, Math.max(0, arrived.size - KEPT))) {
+          arrived.delete(old);
+          items.delete(old);
+          fresh.delete(old);
+        }
+        scheduleRender();
         if (passes(item, filters())) {
           RW.announce(`New: priority ${item.priority}, ${item.triggers.join(", ")}, ${item.subject}`);
         }
