@@ -28,6 +28,9 @@ async def test_an_unauthenticated_visit_is_refused(console: Console) -> None:
     assert console.api_paths() == {"/v1/me"}, "no data was asked for without a valid token"
     await expect(page.locator("#nav")).to_be_hidden()
     await console.accessible("sign-in")
+    # The check itself sees a fault: a field without a label.
+    await page.evaluate("document.querySelector('main').append(document.createElement('input'))")
+    assert "label" in {violation["id"] for violation in await console.violations()}
 
 
 async def test_an_analyst_sees_alerts_arrive_live_works_them_and_reads_why(stack: Stack, console: Console) -> None:
