@@ -4,19 +4,23 @@ shipped and served by the API itself, and each page carries its Content-Security
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
+import pytest_asyncio
 
 from services.api import create_api
-from services.console import CONSOLE_POLICY, PAGES
+from services.console import CONSOLE_POLICY, PAGES, Page
 from services.settings import Settings
 
 
-@pytest.fixture(scope="module")
-def http() -> TestClient:
-    # Without entering the lifespan: pages and assets need neither the database nor the broker.
-    return TestClient(create_api(Settings()))
+@pytest_asyncio.fixture(scope="module")
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    # The app without its lifespan: pages and assets need neither the database nor the broker.
+    transport = httpx.ASGITransport(app=create_api(Settings()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+        yield client
 
 
 def assets(html: str) -> list[str]:
@@ -24,20 +28,21 @@ def assets(html: str) -> list[str]:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
-def test_each_page_is_served_with_its_policy_and_only_shipped_assets(http: TestClient, page: object) -> None:
-    response = http.get(f"/console/{page.path}")  # type: ignore[attr-defined]
+async def test_each_page_is_served_with_its_policy_and_only_shipped_assets(http: httpx.AsyncClient,
+                                                                          page: Page) -> None:
+    response = await http.get(f"/console/{page.path}")
     assert response.status_code == 200
     assert response.headers["content-security-policy"] == CONSOLE_POLICY
     assert "<script>" not in response.text and " style=" not in response.text, "nothing inline: the CSP forbids it"
     for url in assets(response.text):
         assert url.startswith("/"), f"{url} is not on this host"
         if url.startswith("/console/static/"):
-            assert http.get(url).status_code == 200, url
+            assert (await http.get(url)).status_code == 200, url
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc"])
-def test_the_api_docs_load_nothing_from_another_host(http: TestClient, path: str) -> None:
-    response = http.get(path)
+async def test_the_api_docs_load_nothing_from_another_host(http: httpx.AsyncClient, path: str) -> None:
+    response = await http.get(path)
     assert response.status_code == 200
     policy = response.headers["content-security-policy"]
     assert "connect-src 'self'" in policy and "img-src 'self' data:" in policy
@@ -45,9 +50,9 @@ def test_the_api_docs_load_nothing_from_another_host(http: TestClient, path: str
     shipped = [url for url in assets(response.text) if url.startswith("/console/static/")]
     assert len(shipped) >= 2, "the viewer's script and icon are shipped"
     for url in shipped:
-        assert http.get(url).status_code == 200, url
+        assert (await http.get(url)).status_code == 200, url
 
 
-def test_an_unknown_console_page_is_404(http: TestClient) -> None:
-    assert http.get("/console/nothing-here").status_code == 404
-    assert http.get("/console", follow_redirects=False).headers["location"] == "/console/"
+async def test_an_unknown_console_page_is_404(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/console/nothing-here")).status_code == 404
+    assert (await http.get("/console")).headers["location"] == "/console/"
