@@ -66,6 +66,20 @@ async def test_an_analyst_sees_alerts_arrive_live_works_them_and_reads_why(stack
         after = (await http.get("/v1/alerts", params={"subject": story.subject})).json()["items"]
     assert {alert["status"] for alert in after} == {"acknowledged"}
 
+    await row.get_by_role("button", name=re.compile("^Assign")).click()
+    await page.get_by_label("Assign to").fill("Insp. Åsa Öberg")
+    await page.get_by_role("button", name="Confirm").click()
+    await expect(row.locator("td").nth(8)).to_have_text("Insp. Åsa Öberg")
+    await row.get_by_role("button", name=re.compile("^Close")).click()
+    await page.get_by_role("textbox", name="Note").fill("Säkerhetsplan gjord med målsäganden")
+    await page.get_by_role("button", name="Confirm").click()
+    await expect(row.locator("td.status")).to_have_text("closed")
+    async with client(stack, token) as http:
+        steps = (await http.get(f"/v1/alerts/{first['alert_id']}")).json()["workflow"]
+    assert [(step["action"], step["assignee"], step["note"]) for step in steps] == [
+        ("acknowledged", None, None), ("assigned", "Insp. Åsa Öberg", None),
+        ("closed", None, "Säkerhetsplan gjord med målsäganden")]
+
     await row.get_by_role("link", name=story.subject).click()
     await expect(page.locator("#explanation")).to_have_text(view["explanation"])
     await expect(page.locator("#chart svg circle")).to_have_count(len(view["history"]))
