@@ -23,16 +23,22 @@
     alerts: {
       noun: "alerts", path: "/v1/alerts", liveEvent: "alert", from: fromAlert,
       list: async (query) => (await RW.api(`/v1/alerts?${query}`)).items,
-      acknowledgeMany: (ids, note) => Promise.all(ids.map(
-        (id) => RW.api(`/v1/alerts/${id}/acknowledge`, { method: "POST", body: { note } }),
-      )),
+      // One request per alert: those that succeed count even when another was taken meanwhile (409).
+      acknowledgeMany: async (ids, note) => {
+        const outcomes = await Promise.allSettled(ids.map(
+          (id) => RW.api(`/v1/alerts/${id}/acknowledge`, { method: "POST", body: { note } }),
+        ));
+        const refused = outcomes.filter((o) => o.status === "rejected").map((o) => o.reason.message);
+        return { done: outcomes.filter((o) => o.status === "fulfilled").map((o) => o.value), refused };
+      },
     },
     cases: {
       noun: "cases", path: "/v1/cases", liveEvent: "case", from: fromCase,
       list: async (query) => (await RW.api(`/v1/cases?${query}&sort=priority`)).cases,
-      acknowledgeMany: async (ids, note) => (await RW.api("/v1/cases/acknowledge", {
-        method: "POST", body: { case_ids: ids, note },
-      })).cases,
+      acknowledgeMany: async (ids, note) => ({
+        done: (await RW.api("/v1/cases/acknowledge", { method: "POST", body: { case_ids: ids, note } })).cases,
+        refused: [],
+      }),
     },
   };
 
@@ -161,12 +167,14 @@
   }
 
   async function acknowledge(ids) {
+    message.replaceChildren();
     try {
-      const done = await source.acknowledgeMany(ids, null);
+      const { done, refused } = await source.acknowledgeMany(ids, null);
       done.forEach(keep);
       ids.forEach((id) => selected.delete(id));
       render();
       RW.announce(`${done.length} acknowledged`);
+      if (refused.length) RW.showError(message, new Error(`Not acknowledged: ${[...new Set(refused)].join("; ")}`));
     } catch (error) {
       RW.showError(message, error);
     }
