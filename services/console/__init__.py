@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -96,8 +98,10 @@ CHOICES = {
 @cache
 def render(page: Page) -> str:
     main = Template(_text("pages", f"{page.name}.html")).substitute(CHOICES)
-    return Template(_text("pages", "layout.html")).substitute(title=page.title, page=page.name, main=main,
-                                                              static=STATIC)
+    return Template(_text("pages", "layout.html")).substitute(
+        title=page.title, page=page.name, main=main, static=STATIC,
+        regions=html.escape(json.dumps(REGION_NAMES, ensure_ascii=False)),
+    )
 
 
 def _script_hashes(html: str) -> str:

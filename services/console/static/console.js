@@ -11,10 +11,8 @@ const RW = (() => {
     operator: "/console/operations",
     admin: "/console/admin",
   };
-  const REGION_NAMES = {
-    nord: "Nord", mitt: "Mitt", stockholm: "Stockholm", ost: "Öst", vast: "Väst", syd: "Syd",
-    bergslagen: "Bergslagen",
-  };
+  // The police regions and their names, as the server knows them.
+  const REGION_NAMES = JSON.parse(document.body.dataset.regions);
 
   class ApiError extends Error {
     constructor(status, message) {
