@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test up bench fuzz clean
+.PHONY: demo test up bench fuzz clean chromium
 
 $(BIN)/riskwatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ up: $(BIN)/riskwatch
 demo: $(BIN)/riskwatch
 	$(BIN)/riskwatch demo
 
-test: $(BIN)/riskwatch
+test: $(BIN)/riskwatch chromium
 	$(BIN)/python -m pytest -q
 
 # Many more generated requests than the suite's: FUZZ_EXAMPLES per API operation, role and kind of
@@ -29,6 +29,13 @@ FUZZ_INGEST_EXAMPLES ?= 500
 fuzz: $(BIN)/riskwatch
 	RISKWATCH_FUZZ_EXAMPLES=$(FUZZ_API_EXAMPLES) $(BIN)/python -m pytest -q -s tests/test_api_schema.py
 	RISKWATCH_FUZZ_EXAMPLES=$(FUZZ_INGEST_EXAMPLES) $(BIN)/python -m pytest -q -s tests/test_ingest_fuzz.py
+# The browser tests drive Debian's Chromium (Playwright's own browser download needs the
+# internet). Installed when missing and we may; otherwise those tests say why they skip.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+	    || echo "chromium could not be installed; the browser tests will say so"; \
+	fi
 
 bench: $(BIN)/riskwatch
 	$(BIN)/riskwatch bench

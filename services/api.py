@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from projections.store import Store, create_pool
 from schemas.errors import FieldError
 from services.auth import AgencyClient, ClientAuthenticator, client_authenticator_for
+from services.console import mount_console
 from services.ingest import DATABASE_AWAY, Format, IngestGateway, Outcome, Submission
 from services.problems import documented, install_problems, problem
 from services.query import query_services, router as query_router
@@ -73,9 +74,12 @@ def create_api(settings: Settings) -> FastAPI:
         version="1",
         description="Event-sourced risk monitoring of high-risk perpetrators of violence against women.",
         lifespan=lifespan,
+        docs_url=None,  # served by the console, from shipped assets: no CDN on a closed network
+        redoc_url=None,
     )
     app.include_router(query_router)
     add_metrics_route(app)
+    mount_console(app)
 
     @app.post(
         "/v1/events",

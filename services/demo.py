@@ -22,12 +22,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from services.auth import local_operator
+from projections.store import create_pool
+from services.auth import NATIONAL, Role, add_user, local_operator
 from services.ingest import IngestGateway, Submission, open_gateway
 from services.runtime import RUNTIME_FILE
 from services.settings import Settings
 from services.stack import Stack, started_stack
 from services.synthetic import add_months, subject_histories
+from services.synthetic.units import TOWNS
 from streams.kafka import client_options
 from streams.topology import ALERTS
 
@@ -35,6 +37,15 @@ DEMO_DIR = "demo"
 PROGRESS_EVERY_SECONDS = 10.0
 
 Echo = Callable[[str], None]
+
+# One console user per role, made afresh with the demo's database; supervisors, so that the
+# escalated alerts show too. The probation officer has every synthetic probation office.
+CONSOLE_USERS = (
+    ("demo.analyst", Role.INTELLIGENCE_ANALYST, (NATIONAL,)),
+    ("demo.probation", Role.PROBATION_OFFICER, tuple(sorted({town.probation for town in TOWNS}))),
+    ("demo.operator", Role.OPERATOR, ()),
+    ("demo.admin", Role.ADMIN, ()),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +96,8 @@ def run_demo(settings: Settings, options: DemoOptions, echo: Echo) -> None:
     """Until SIGINT or SIGTERM: stream the feed at the chosen pace and print every alert."""
     events = feed(options, dt.date.today())
     with started_stack(settings, workers=1, api=True) as stack:
-        _banner(stack, options, len(events), echo)
+        tokens = asyncio.run(_console_users(stack.settings))
+        _banner(stack, options, len(events), tokens, echo)
         asyncio.run(_run(stack, events, options.rate, echo))
         # A second Ctrl-C must not cut the orderly shutdown of the stack short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -167,9 +179,24 @@ def format_alert(alert: dict[str, Any]) -> str:
             f"      {alert['explanation']}")
 
 
-def _banner(stack: Stack, options: DemoOptions, events: int, echo: Echo) -> None:
+async def _console_users(settings: Settings) -> list[tuple[str, Role, str]]:
+    """The demo's users and their sign-in tokens."""
+    assert settings.database_url, "the demo stack runs its own database"
+    pool = await create_pool(settings.database_url, max_size=1)
+    try:
+        return [(name, role, await add_user(pool, name, role, scope, supervisor=role != Role.OPERATOR))
+                for name, role, scope in CONSOLE_USERS]
+    finally:
+        await pool.close()
+
+
+def _banner(stack: Stack, options: DemoOptions, events: int, tokens: list[tuple[str, Role, str]],
+            echo: Echo) -> None:
     state_dir = stack.settings.state_dir
     echo("riskwatch demo is up")
+    echo(f"  console    {stack.api_url}/console/   sign in with a token below (valid for this demo run)")
+    for name, role, token in tokens:
+        echo(f"    {role.value:<22} {name:<16} {token}")
     echo(f"  API        {stack.api_url}   (interactive docs: {stack.api_url}/docs)")
     echo(f"  ingest     POST {stack.api_url}/v1/events   or   RISKWATCH_STATE_DIR={state_dir} riskwatch ingest --as-operator FILE")
     echo(f"  logs       {state_dir / 'logs'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -112,6 +113,8 @@ def test_demo_prints_alerts_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             demo.kill()
     text = "".join(output) + rest
     assert "/docs" in text, text
+    tokens = re.findall(r"^ {4}(\w+) +demo\.\w+ +rw_\S+$", text, flags=re.MULTILINE)  # one console user per role
+    assert "/console/" in text and sorted(tokens) == ["admin", "intelligence_analyst", "operator", "probation_officer"]
     alert = next(index for index, line in enumerate(output) if line.startswith("ALERT"))
     assert output[alert + 1].startswith("      ") and "(" in output[alert + 1], text  # the explanation
     assert demo.returncode == 0, text
