@@ -16,6 +16,7 @@ import click
 
 from services.cli_batch import batch_command, demo_command, evaluate_command
 from services.cli_bench import bench_command
+from services.cli_errors import NoStackError, unexpected_error, user_error
 from services.cli_generate import generate_command
 from services.cli_users import users_command
 from services.runtime import RUNTIME_FILE, load_settings
@@ -27,8 +28,24 @@ if TYPE_CHECKING:
     from services.stack import Stack
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+class _Riskwatch(click.Group):
+    """Errors a user can cause end in one line naming what to change; `--debug` shows the traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(user_error(error) or unexpected_error(error)) from None
+
+
+@click.group(cls=_Riskwatch, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="riskwatch", prog_name="riskwatch")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error instead of one line.")
+def main(debug: bool) -> None:  # noqa: ARG001 (read by _Riskwatch.invoke)
     """Riskwatch: live, explainable risk projections of high-risk perpetrators from agency events."""
 
 
@@ -38,6 +55,17 @@ main.add_command(batch_command)
 main.add_command(evaluate_command)
 main.add_command(demo_command)
 main.add_command(bench_command)
+
+
+def _stack_settings(*, broker: bool = True) -> Settings:
+    """The configured stack, or the running `riskwatch up`; none is a user's error, not an assertion."""
+    settings = load_settings()
+    missing = [variable for variable, unset in (("RISKWATCH_KAFKA_BOOTSTRAP_SERVERS", broker and settings.embedded_broker),
+                                                ("RISKWATCH_DATABASE_URL", settings.embedded_database)) if unset]
+    if missing:
+        raise NoStackError(f"no stack to work on: start `riskwatch up` (state dir {settings.state_dir}), "
+                           f"or set {' and '.join(missing)}")
+    return settings
 
 
 def _policy(settings: Settings) -> "Policy":
@@ -79,14 +107,14 @@ def _supervise(stack: "Stack") -> None:
     while not stop:
         if stack.api is not None and stack.api.poll() is not None:
             click.echo(f"the API exited with code {stack.api.returncode}; stopping", err=True)
-            return
+            raise SystemExit(1)
         for index, process in enumerate(stack.workers):
             if process.poll() is None:
                 continue
             restarts = [t for t in restarts if time.monotonic() - t < 60] + [time.monotonic()]
             if len(restarts) > 5:
                 click.echo("workers keep failing (more than 5 restarts a minute); stopping", err=True)
-                return
+                raise SystemExit(1)
             click.echo(f"worker {index + 1} exited with code {process.returncode}; restarting it", err=True)
             stack.workers[index] = stack.start_worker_process(index + 1)
         time.sleep(0.2)
@@ -127,9 +155,12 @@ def worker() -> None:
 
     from streams.app import build_worker
 
-    settings = load_settings()
+    from services.logs import logging_config
+
+    settings = _stack_settings()
     app, _ = build_worker(settings, _policy(settings))
-    runner = Worker(app, loglevel="WARNING", quiet=True)
+    runner = Worker(app, loglevel=settings.log_level, quiet=True,
+                    logging_config=logging_config(settings.log_format, settings.log_level))
     # faust's terminal spinner would lower the root logger to DEBUG to spin on every record:
     # every client library's debug message formatted, and escape codes in the log file.
     runner.spinner = None
@@ -144,9 +175,12 @@ def serve(port: int | None) -> None:
 
     from services.api import create_api
 
-    settings = load_settings()
+    from services.logs import logging_config
+
+    settings = _stack_settings()
     uvicorn.run(create_api(settings), host=settings.http_host, port=port or settings.http_port or 8080,
-                log_level="warning")
+                log_config=logging_config(settings.log_format, settings.log_level),
+                log_level=settings.log_level.lower())
 
 
 @main.command()
@@ -154,7 +188,7 @@ def migrate() -> None:
     """Apply database migrations and create the topics."""
     from services.stack import prepare
 
-    applied = asyncio.run(prepare(load_settings()))
+    applied = asyncio.run(prepare(_stack_settings()))
     click.echo("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
 
 
@@ -189,7 +223,7 @@ async def _ingest(settings: Settings, file: click.utils.LazyFile, chunk: int, er
 @main.command()
 def rebuild() -> None:
     """Recompute every projection from the event archive and compare with the live ones."""
-    result, live = asyncio.run(_rebuild(load_settings()))
+    result, live = asyncio.run(_rebuild(_stack_settings(broker=False)))
     click.echo(f"rebuilt {result.subjects} projections from {result.events} events in {result.seconds:.2f} s "
                f"({result.events_per_second:,.0f} events/s)")
     click.echo(f"rebuild digest {result.digest}")
@@ -204,7 +238,7 @@ async def _rebuild(settings: Settings) -> tuple["RebuildResult", str]:
     from projections.store import Store, create_pool
     from services.rebuild import live_digest, rebuild as run_rebuild
 
-    assert settings.database_url, "no database configured: start `riskwatch up` or set RISKWATCH_DATABASE_URL"
+    assert settings.database_url
     pool = await create_pool(settings.database_url)
     try:
         store = Store(pool)

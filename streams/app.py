@@ -103,7 +103,9 @@ def _stage_task(app: faust.App, runtime: WorkerRuntime, stage: Stage) -> Callabl
 def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerRuntime]:
     assert settings.kafka_bootstrap_servers, "no Kafka bootstrap servers configured"
     runtime = WorkerRuntime(settings, policy)
-    app = faust.App(settings.consumer_group, store="memory://", web_enabled=False)
+    # faust keeps its tables' data in a directory: in the state dir, never the working directory
+    app = faust.App(settings.consumer_group, store="memory://", web_enabled=False,
+                    datadir=settings.state_dir / "faust")
     # faust hosts the worker (lifecycle, signals, tasks); the stages consume through
     # streams/consume.py, so faust's own Kafka consumer and producer are not started.
     app.boot_strategy = BootStrategy(app, enable_kafka=False)
