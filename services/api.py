@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from projections.store import Store, create_pool
 from services.ingest import IngestGateway, Outcome, Submission
 from services.query import query_services, router as query_router
-from services.metrics import add_metrics_route
+from services.api_operations import add_operations
 from services.runtime import pseudonym_key
 from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
@@ -53,7 +53,7 @@ def create_api(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(query_router)
-    add_metrics_route(app)
+    add_operations(app, settings)
 
     @app.post(
         "/v1/events",

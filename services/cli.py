@@ -221,6 +221,14 @@ async def _ingest(settings: Settings, file: click.utils.LazyFile, chunk: int, er
 
 
 @main.command()
+def asyncapi() -> None:
+    """Print the AsyncAPI 3.0 document of every topic (JSON), as the API serves it at /asyncapi.json."""
+    from services.asyncapi import asyncapi_document
+
+    click.echo(json.dumps(asyncapi_document(Settings()), indent=2, ensure_ascii=False))
+
+
+@main.command()
 def rebuild() -> None:
     """Recompute every projection from the event archive and compare with the live ones."""
     result, live = asyncio.run(_rebuild(_stack_settings(broker=False)))

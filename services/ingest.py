@@ -26,7 +26,7 @@ from services import metrics
 from services.identity import parse_identity_number, pseudonym
 from services.runtime import pseudonym_key
 from services.settings import Settings
-from streams.kafka import cluster_id, new_producer
+from streams.kafka import cluster_id, dead_letter_headers, event_headers, new_producer
 from streams.topology import DEADLETTER, agency_topic
 
 Format = Literal["json", "avro"]
@@ -162,7 +162,8 @@ class IngestGateway:
 
     async def _publish(self, batch: _Batch, submissions: Sequence[Submission]) -> None:
         sends = [
-            await self.producer.send(agency_topic(a.event_type), a.body, key=a.subject.encode())
+            await self.producer.send(agency_topic(a.event_type), a.body, key=a.subject.encode(),
+                                     headers=event_headers(a.event_type, a.event_id, a.body, "ingest"))
             for a in batch.accepted
         ]
         metadata = await asyncio.gather(*sends)
@@ -186,9 +187,10 @@ class IngestGateway:
         sends = []
         for index, reason in batch.refused:
             submission = submissions[index]
-            headers = [("reason", reason.encode()), ("source", submission.source.encode()),
-                       ("format", submission.format.encode())]
-            sends.append(await self.producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(submission.raw), headers=headers))
+            headers = dead_letter_headers("ingest", reason, "ContractError", submission.source, submission.format)
+            sends.append(await self.producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(submission.raw),
+                                                  key=(_event_id_of(submission) or submission.source).encode(),
+                                                  headers=headers))
         await asyncio.gather(*sends)
 
 

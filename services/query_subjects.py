@@ -29,6 +29,7 @@ from services.query_common import (
     Stated,
     query_state,
 )
+from streams.kafka import risk_event_headers
 from streams.topology import SUBJECT_EVENTS
 
 router = APIRouter(tags=["subjects"], responses=ERRORS)
@@ -212,6 +213,6 @@ async def override(
         # Logged first and committed only once the broker has the event: no override goes unlogged.
         await record_access(connection, principal, Access.ALTERATION, request, [pseudonym],
                             stated_purpose(request) or "risk override", {"level": body.level})
-        await (await state.producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()),
-                                          key=pseudonym.encode()))
+        await (await state.producer.send(SUBJECT_EVENTS, value := encode_risk_event(event.to_record()),
+                                          key=pseudonym.encode(), headers=risk_event_headers(event, value, "api")))
     return OverrideAccepted(event_id=event.event_id, subject=pseudonym, level=body.level)

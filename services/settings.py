@@ -103,3 +103,7 @@ def settings_table() -> str:
         shown = "empty" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
         rows.append(f"| `RISKWATCH_{name.upper()}` | {shown} | {(info.description or '').replace('|', '/')} |")
     return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m services.settings: the table for docs/operations.md
+    print(settings_table(), end="")

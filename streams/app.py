@@ -29,7 +29,7 @@ from projections.store import OutboxMessage, Store, create_pool
 from schemas.codec import encode_risk_event
 from services import metrics
 from services.settings import Settings
-from streams.kafka import cluster_id, new_producer
+from streams.kafka import cluster_id, new_producer, risk_event_headers
 from streams.consume import Record, Stage, run_stage
 from streams.normalize import normalize_batch
 from streams.risk import RiskProcessor
@@ -209,7 +209,8 @@ async def emit_due_reviews(runtime: WorkerRuntime, now: dt.datetime) -> int:
     sends = []
     for row in rows:
         event = review_due_event(row["subject"], int(row["due"]), region=row["region"])
-        sends.append(await runtime.producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()),
-                                                 key=event.subject.encode()))
+        sends.append(await runtime.producer.send(SUBJECT_EVENTS, value := encode_risk_event(event.to_record()),
+                                                 key=event.subject.encode(),
+                                                 headers=risk_event_headers(event, value, "scheduler")))
     await asyncio.gather(*sends)
     return len(rows)

@@ -17,6 +17,7 @@ from projections.normalize import NotNormalizable, normalize
 from schemas.codec import decode_event, encode_risk_event
 from schemas.errors import ContractError, withhold_identity_numbers_in_bytes
 from streams.consume import Record
+from streams.kafka import dead_letter_headers, risk_event_headers
 from streams.topology import DEADLETTER, SUBJECT_EVENTS
 
 
@@ -45,13 +46,16 @@ async def normalize_batch(records: Sequence[Record], producer: AIOKafkaProducer)
         except (ContractError, NotNormalizable) as error:
             reason = str(error)
             refused.append(reason)
-            headers = [("reason", reason.encode()), ("source", f"{record.topic}[{record.partition}]@{record.offset}".encode()),
-                       ("format", b"avro")]
-            sends.append(await producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(record.value), headers=headers))
+            source = f"{record.topic}[{record.partition}]@{record.offset}"
+            headers = dead_letter_headers("normalize", reason, type(error).__name__, source, "avro",
+                                          (record.topic, record.partition, record.offset))
+            sends.append(await producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(record.value),
+                                             key=source.encode(), headers=headers))
     forwarded.sort(key=lambda pair: pair[0].sort_key)
     for event, record in forwarded:
         # the risk event keeps the acceptance time, so end-to-end latency is measured from ingest
-        sends.append(await producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()),
-                                         key=event.subject.encode(), timestamp_ms=record.timestamp_ms))
+        sends.append(await producer.send(SUBJECT_EVENTS, value := encode_risk_event(event.to_record()),
+                                         key=event.subject.encode(), timestamp_ms=record.timestamp_ms,
+                                         headers=risk_event_headers(event, value, "normalize")))
     await asyncio.gather(*sends)
     return NormalizeOutcome(forwarded=len(forwarded), refused=tuple(refused))
