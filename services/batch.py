@@ -33,6 +33,7 @@ from projections.policy import Policy, default_policy, load_policy
 from projections.store import create_pool, ms_to_datetime
 from services.identity import IdentityNumberError, parse_identity_number
 from services.ingest import Outcome, open_gateway, submit_lines
+from services.progress import advance
 from services.settings import Settings
 from services.stack import Stack, started_stack
 
@@ -188,6 +189,7 @@ async def _ingest_and_collect(stack: Stack, input_path: Path, policy_version: st
             async for outcomes in submit_lines(gateway, wave, input_path.name, chunk):
                 for outcome in outcomes:
                     _tally(result, outcome, lines_of, errors)
+                advance(len(outcomes))
             await stack.wait_until_idle(timeout=_IDLE_TIMEOUT_SECONDS + _IDLE_SECONDS_PER_EVENT * len(wave),
                                         settle=_SETTLE_SECONDS)
     assert stack.settings.database_url

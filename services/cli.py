@@ -198,7 +198,11 @@ def migrate() -> None:
               help="Events published per broker round trip.")
 def ingest(file: click.utils.LazyFile, chunk: int) -> None:
     """Ingest a JSON Lines file through the gateway: bad lines are reported, good ones published."""
-    totals = asyncio.run(_ingest(load_settings(), file, chunk, sys.stderr))
+    from services.progress import count_lines, progress_bar
+
+    settings = load_settings()
+    with progress_bar(f"ingest {Path(file.name).name}", count_lines(file.name)):
+        totals = asyncio.run(_ingest(settings, file, chunk, sys.stderr))
     click.echo(f"accepted {totals['accepted']}, duplicates {totals['duplicate']}, rejected {totals['rejected']}")
     if totals["rejected"]:
         sys.exit(1)
@@ -206,6 +210,7 @@ def ingest(file: click.utils.LazyFile, chunk: int) -> None:
 
 async def _ingest(settings: Settings, file: click.utils.LazyFile, chunk: int, errors: TextIO) -> dict[str, int]:
     from services.ingest import NoStackError, open_gateway, submit_lines
+    from services.progress import advance
 
     totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
     try:
@@ -215,6 +220,7 @@ async def _ingest(settings: Settings, file: click.utils.LazyFile, chunk: int, er
                     totals[outcome.status] += 1
                     for error in outcome.errors:
                         errors.write(f"{outcome.source}: {error.field}: {error.reason}\n")
+                advance(len(outcomes))
     except NoStackError as error:
         raise click.ClickException(str(error)) from None
     return totals
@@ -231,7 +237,7 @@ def asyncapi() -> None:
 @main.command()
 def rebuild() -> None:
     """Recompute every projection from the event archive and compare with the live ones."""
-    result, live = asyncio.run(_rebuild(_stack_settings(broker=False)))
+    result, live = asyncio.run(_rebuild(_stack_settings(broker=False)))  # a bar counts the archived events
     click.echo(f"rebuilt {result.subjects} projections from {result.events} events in {result.seconds:.2f} s "
                f"({result.events_per_second:,.0f} events/s)")
     click.echo(f"rebuild digest {result.digest}")
@@ -244,13 +250,16 @@ def rebuild() -> None:
 
 async def _rebuild(settings: Settings) -> tuple["RebuildResult", str]:
     from projections.store import Store, create_pool
+    from services.progress import progress_bar
     from services.rebuild import live_digest, rebuild as run_rebuild
 
     assert settings.database_url
     pool = await create_pool(settings.database_url)
     try:
         store = Store(pool)
-        return await run_rebuild(store, _policy(settings)), await live_digest(store)
+        with progress_bar("rebuild", await pool.fetchval("SELECT count(*) FROM event_archive")):
+            result = await run_rebuild(store, _policy(settings))
+        return result, await live_digest(store)
     finally:
         await pool.close()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from projections.policy import PolicyError
+from services.progress import count_lines, progress_bar
 from services.settings import Settings
 
 _INPUT = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -39,7 +40,7 @@ def batch_command(input_file: Path, out: Path, policy: Path | None, chunk: int) 
     except PolicyError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"running {input_file.name} through the pipeline...", err=True)
-    with batch_settings(settings, policy_file) as run_settings:
+    with batch_settings(settings, policy_file) as run_settings, progress_bar("batch", count_lines(str(input_file))):
         result = run_batch(run_settings, input_file, sys.stderr, chunk=chunk)
     with click.open_file(str(out), "w", encoding="utf-8") as target:
         json.dump(result.to_dict(), target, indent=2, ensure_ascii=False)
@@ -75,8 +76,10 @@ def evaluate_command(input_file: Path, truth: Path | None, policy: Path | None, 
     settings = Settings()
     policies = [policy or settings.policy_file, *([compare_policy] if compare_policy else [])]
     at = None if evaluation_time is None else int(evaluation_time.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+    lines = count_lines(str(input_file))
     try:
-        evaluation = evaluate_log(settings, input_file, truth, policies, at, dt.date.today(), sys.stderr)
+        with progress_bar("evaluate", None if lines is None else lines * len(policies)):
+            evaluation = evaluate_log(settings, input_file, truth, policies, at, dt.date.today(), sys.stderr)
     except (PolicyError, TruthError, EvaluationError) as error:
         raise click.ClickException(str(error)) from None
     report = write_report(evaluation, report_dir)
