@@ -42,6 +42,8 @@ _FETCH_CHUNK = 20_000
 # Waiting for the pipeline after each wave: a floor, plus time per event of the wave for large ones.
 _IDLE_TIMEOUT_SECONDS = 120.0
 _IDLE_SECONDS_PER_EVENT = 0.01
+# Lines of the worker's log quoted when the pipeline fails.
+_LOG_LINES = 20
 # Between waves: how long the pipeline must stay idle to count as done (see Stack.wait_until_idle).
 _SETTLE_SECONDS = 0.2
 
@@ -171,11 +173,22 @@ def batch_settings(base: Settings, policy_file: Path | None) -> Iterator[Setting
         yield base.model_copy(update={**updates, "state_dir": Path(state_dir)})
 
 
+class BatchFailed(RuntimeError):
+    """The pipeline stopped before every event was applied; the message quotes the worker's log."""
+
+
 def run_batch(settings: Settings, input_path: Path, errors: TextIO, *, chunk: int = 2000) -> BatchResult:
     """Start the stack, ingest the file, wait until every event is applied, read the results, stop."""
     policy = read_policy(settings.policy_file)
     with started_stack(settings, workers=1, api=False) as stack:
-        return asyncio.run(_ingest_and_collect(stack, input_path, policy.version, errors, chunk))
+        try:
+            return asyncio.run(_ingest_and_collect(stack, input_path, policy.version, errors, chunk))
+        except (RuntimeError, TimeoutError) as error:
+            # a fresh stack's state dir, its logs with it, is gone once the run ends: quote the log now
+            log = stack.logs / "worker-1.log"
+            tail = log.read_text(errors="replace").splitlines()[-_LOG_LINES:] if log.exists() else []
+            raise BatchFailed("\n".join([str(error).split("; see ", 1)[0] + "; the worker's log ended with:",
+                                          *(f"  {line}" for line in tail)])) from None
 
 
 async def _ingest_and_collect(stack: Stack, input_path: Path, policy_version: str, errors: TextIO,

@@ -7,6 +7,7 @@ where the working directory is a read-only bind mount.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -53,6 +54,8 @@ def test_the_worker_starts_in_a_read_only_working_directory(stack: Stack, direct
     working, state = directories
     environment = child_environment(stack.settings.model_copy(update={"state_dir": state}))
     environment.pop("RISKWATCH_PSEUDONYM_KEY", None)  # a worker needs no key
+    # as in the image: JSON lines on standard output, here with faust's start-up messages
+    environment.update(RISKWATCH_LOG_FORMAT="json", RISKWATCH_LOG_LEVEL="INFO")
     command = read_only_command(working, [sys.executable, "-m", "services.cli", "worker"])
     worker = subprocess.Popen(command, cwd=working, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
@@ -72,3 +75,5 @@ def test_the_worker_starts_in_a_read_only_working_directory(stack: Stack, direct
     assert list(working.iterdir()) == []
     assert (state / "faust").is_dir(), output  # faust's data dir is in the state dir
     assert "Traceback" not in output, output
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
