@@ -12,14 +12,17 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import json
 import logging
 import logging.config
-from typing import Any, Iterator, Literal
+from typing import Any, Awaitable, Callable, Iterator, Literal, ParamSpec, TypeVar
 
 from schemas.errors import withhold_identity_numbers
 
 LogFormat = Literal["text", "json"]
+P = ParamSpec("P")
+T = TypeVar("T")
 FIELDS = ("stage", "topic", "partition", "offset", "event_id", "alert_id")
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("riskwatch_log_context", default={})
@@ -33,6 +36,17 @@ def log_context(**fields: Any) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
+
+
+def with_log_context(**fields: Any) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    """The same for every call of a coroutine function (a worker's task)."""
+    def decorate(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(function)
+        async def logged(*args: P.args, **kwargs: P.kwargs) -> T:
+            with log_context(**fields):
+                return await function(*args, **kwargs)
+        return logged
+    return decorate
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from projections.policy import Policy
 from projections.store import OutboxMessage, Store, create_pool
 from schemas.codec import encode_risk_event
 from services import metrics
+from services.logs import log_context, with_log_context
 from services.settings import Settings
 from streams.kafka import cluster_id, new_producer, risk_event_headers
 from streams.consume import Record, Stage, run_stage
@@ -94,8 +95,9 @@ async def assess_risk(runtime: WorkerRuntime, records: list[Record]) -> None:
 
 def _stage_task(app: faust.App, runtime: WorkerRuntime, stage: Stage) -> Callable[[], Awaitable[None]]:
     async def consume() -> None:
-        await runtime.ready()
-        await run_stage(stage, runtime.settings, lambda: app.should_stop, until_done)
+        with log_context(stage=stage.name):  # every record this stage logs names it
+            await runtime.ready()
+            await run_stage(stage, runtime.settings, lambda: app.should_stop, until_done)
     consume.__qualname__ = f"stage_{stage.name}"
     return consume
 
@@ -120,6 +122,7 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
         app.task(_stage_task(app, runtime, stage))
 
     @app.task
+    @with_log_context(stage="outbox relay")
     async def outbox_relay() -> None:
         await runtime.ready()
 
@@ -140,6 +143,7 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
                 runtime.outbox_written.clear()
 
     @app.task
+    @with_log_context(stage="scheduler")
     async def scheduler() -> None:
         if not settings.scheduler_enabled:
             return

@@ -83,7 +83,8 @@ class RiskProcessor:
                 event = RiskEvent.from_record(decode_risk_event(record.value))
             except (ContractError, KeyError, TypeError, ValueError) as error:
                 # Only Riskwatch writes this topic; a bad record is a defect, never silently folded.
-                log.error("refused record %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
+                log.error("refused record %s[%d]@%d: %s", record.topic, record.partition, record.offset, error,
+                          extra={"topic": record.topic, "partition": record.partition, "offset": record.offset})
                 refused += 1
                 continue
             events.append(event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -10,7 +11,7 @@ import anyio
 import pytest
 
 from services.api_operations import _client_gone
-from services.logs import JsonFormatter, TextFormatter, log_context
+from services.logs import JsonFormatter, TextFormatter, log_context, with_log_context
 
 NUMBER = "19850212-1234"
 
@@ -72,3 +73,17 @@ def test_tracebacks_withhold_identity_numbers_too() -> None:
 ])
 def test_only_a_closed_stream_counts_as_a_client_that_left(error: BaseException, gone: bool) -> None:
     assert _client_gone(error) is gone
+
+
+def test_a_task_logs_with_the_fields_of_its_context() -> None:
+    lines: list[str] = []
+
+    @with_log_context(stage="outbox relay")
+    async def relay() -> None:
+        async def inner() -> None:
+            lines.append(formatted(JsonFormatter(), "relay failed"))
+        await asyncio.create_task(inner())  # a task started inside inherits the context
+
+    asyncio.run(relay())
+    assert json.loads(lines[0])["stage"] == "outbox relay"
+    assert "stage" not in json.loads(formatted(JsonFormatter(), "outside"))
