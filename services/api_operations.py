@@ -4,6 +4,7 @@ document of the topics, and live feeds whose clients leave without an error in t
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 import anyio
@@ -13,6 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.asyncapi import asyncapi_document
 from services.metrics import RequestMetrics, add_metrics_route
 from services.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def add_operations(app: FastAPI, settings: Settings) -> None:
@@ -45,6 +48,7 @@ class DroppedClients:
         except BaseException as error:
             if scope["type"] != "http" or not _client_gone(error):
                 raise
+            log.debug("a client left %s", scope.get("path"))
 
 
 def _client_gone(error: BaseException) -> bool:
