@@ -74,11 +74,11 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = Field(
         default=None, description="JWKS of the OIDC provider; empty: bearer tokens from `riskwatch users add`"
     )
-    oidc_issuer: str | None = None
-    oidc_audience: str | None = None
-    oidc_role_claim: str = "riskwatch_role"
-    oidc_scope_claim: str = "riskwatch_scope"
-    oidc_supervisor_claim: str = "riskwatch_supervisor"
+    oidc_issuer: str | None = Field(default=None, description="the tokens' `iss`; empty: not checked")
+    oidc_audience: str | None = Field(default=None, description="the tokens' `aud`; empty: not checked")
+    oidc_role_claim: str = Field(default="riskwatch_role", description="claim holding the user's Riskwatch role")
+    oidc_scope_claim: str = Field(default="riskwatch_scope", description="claim holding the regions or caseloads")
+    oidc_supervisor_claim: str = Field(default="riskwatch_supervisor", description="claim marking a supervisor")
 
     @field_validator("state_dir")
     @classmethod

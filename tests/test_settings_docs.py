@@ -17,3 +17,7 @@ def test_the_settings_table_in_the_docs_matches_the_code() -> None:
     assert documented == settings_table(), "regenerate it: python -m services.settings"
     for name in Settings.model_fields:
         assert f"`RISKWATCH_{name.upper()}`" in documented
+
+
+def test_every_setting_says_what_it_means() -> None:
+    assert [name for name, info in Settings.model_fields.items() if not info.description] == []
