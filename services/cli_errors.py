@@ -13,6 +13,7 @@ import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 
+from projections.policy import PolicyError
 from schemas.errors import withhold_identity_numbers
 
 _SECRET_SETTINGS = frozenset({"pseudonym_key", "kafka_sasl_password", "metrics_token", "database_url"})
@@ -34,6 +35,10 @@ def user_error(error: BaseException) -> str | None:
     if origin == "aiokafka" or isinstance(error, KafkaError):
         reason = "no broker answers" if isinstance(error, KafkaConnectionError) else _reason(error)
         return f"RISKWATCH_KAFKA_BOOTSTRAP_SERVERS: cannot connect to the broker ({reason})"
+    if isinstance(error, PolicyError):  # a --policy option is checked by its command: this is the setting's
+        return f"RISKWATCH_POLICY_FILE: {_reason(error)}"
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.filename}: {error.strerror or _reason(error)}"
     return None
 
 

@@ -75,3 +75,12 @@ def test_up_exits_non_zero_when_it_gives_up_on_failing_workers() -> None:
     with pytest.raises(SystemExit) as stopped:
         _supervise(stack)  # type: ignore[arg-type]
     assert stopped.value.code == 1
+
+
+def test_a_policy_file_that_is_not_there_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-policy.toml"
+    result = run(["worker"], tmp_path, RISKWATCH_POLICY_FILE=str(missing),
+                 RISKWATCH_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", RISKWATCH_DATABASE_URL="postgresql://x@127.0.0.1:1/x")
+    assert result.exit_code == 1
+    line = one_line(result.output)
+    assert str(missing) in line and ("RISKWATCH_POLICY_FILE" in line or "No such file" in line), line
