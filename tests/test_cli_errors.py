@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,6 +14,7 @@ from click.testing import CliRunner
 
 from services.cli import _supervise, main
 from services.embedded import free_port
+from services.settings import Settings
 
 
 def run(arguments: list[str], tmp_path: Path, **environment: str):  # type: ignore[no-untyped-def]
@@ -84,3 +87,27 @@ def test_a_policy_file_that_is_not_there_is_named(tmp_path: Path) -> None:
     assert result.exit_code == 1
     line = one_line(result.output)
     assert str(missing) in line and ("RISKWATCH_POLICY_FILE" in line or "No such file" in line), line
+
+
+def test_a_failed_batch_quotes_the_worker_log_of_its_temporary_stack(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from services import batch
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "worker-1.log").write_text("starting\nrisk batch failed; stopping this worker\n")
+
+    @contextlib.contextmanager
+    def stack(settings: object, **options: object) -> Iterator[SimpleNamespace]:
+        yield SimpleNamespace(logs=logs)
+
+    async def failing(*arguments: object) -> None:
+        raise RuntimeError(f"a worker exited with code 70; see {logs}")
+
+    monkeypatch.setattr(batch, "started_stack", stack)
+    monkeypatch.setattr(batch, "_ingest_and_collect", failing)
+    with pytest.raises(batch.BatchFailed) as failed:
+        batch.run_batch(Settings(state_dir=tmp_path), tmp_path / "events.jsonl", sys.stderr)
+    message = str(failed.value)
+    assert message.startswith("a worker exited with code 70; the worker's log ended with:")
+    assert "risk batch failed; stopping this worker" in message and str(logs) not in message
