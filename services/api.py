@@ -20,7 +20,7 @@ from services.console import mount_console
 from services.ingest import DATABASE_AWAY, Format, IngestGateway, Outcome, Submission
 from services.problems import documented, install_problems, problem
 from services.query import query_services, router as query_router
-from services.metrics import add_metrics_route
+from services.api_operations import add_operations
 from services.runtime import pseudonym_key
 from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
@@ -78,7 +78,7 @@ def create_api(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.include_router(query_router)
-    add_metrics_route(app)
+    add_operations(app, settings)
     mount_console(app)
 
     @app.post(

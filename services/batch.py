@@ -34,6 +34,7 @@ from projections.store import create_pool, ms_to_datetime
 from services.auth import local_operator
 from services.identity import IdentityNumberError, parse_identity_number
 from services.ingest import Outcome, open_gateway, submit_lines
+from services.progress import advance
 from services.settings import Settings
 from services.stack import Stack, started_stack
 
@@ -42,6 +43,8 @@ _FETCH_CHUNK = 20_000
 # Waiting for the pipeline after each wave: a floor, plus time per event of the wave for large ones.
 _IDLE_TIMEOUT_SECONDS = 120.0
 _IDLE_SECONDS_PER_EVENT = 0.01
+# Lines of the worker's log quoted when the pipeline fails.
+_LOG_LINES = 20
 # Between waves: how long the pipeline must stay idle to count as done (see Stack.wait_until_idle).
 _SETTLE_SECONDS = 0.2
 
@@ -187,11 +190,22 @@ def batch_settings(base: Settings, policy_file: Path | None) -> Iterator[Setting
         yield base.model_copy(update={**updates, "state_dir": Path(state_dir)})
 
 
+class BatchFailed(RuntimeError):
+    """The pipeline stopped before every event was applied; the message quotes the worker's log."""
+
+
 def run_batch(settings: Settings, input_path: Path, errors: TextIO, *, chunk: int = 2000) -> BatchResult:
     """Start the stack, ingest the file, wait until every event is applied, read the results, stop."""
     policy = read_policy(settings.policy_file)
     with started_stack(settings, workers=1, api=False) as stack:
-        return asyncio.run(_ingest_and_collect(stack, input_path, policy.version, errors, chunk))
+        try:
+            return asyncio.run(_ingest_and_collect(stack, input_path, policy.version, errors, chunk))
+        except (RuntimeError, TimeoutError) as error:
+            # a fresh stack's state dir, its logs with it, is gone once the run ends: quote the log now
+            log = stack.logs / "worker-1.log"
+            tail = log.read_text(errors="replace").splitlines()[-_LOG_LINES:] if log.exists() else []
+            raise BatchFailed("\n".join([str(error).split("; see ", 1)[0] + "; the worker's log ended with:",
+                                          *(f"  {line}" for line in tail)])) from None
 
 
 async def _ingest_and_collect(stack: Stack, input_path: Path, policy_version: str, errors: TextIO,
@@ -205,6 +219,7 @@ async def _ingest_and_collect(stack: Stack, input_path: Path, policy_version: st
             async for outcomes in submit_lines(gateway, wave, input_path.name, chunk):
                 for outcome in outcomes:
                     _tally(result, outcome, lines_of, errors)
+                advance(len(outcomes))
             await stack.wait_until_idle(timeout=_IDLE_TIMEOUT_SECONDS + _IDLE_SECONDS_PER_EVENT * len(wave),
                                         settle=_SETTLE_SECONDS)
     assert stack.settings.database_url

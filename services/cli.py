@@ -19,6 +19,7 @@ import click
 from services.cli_batch import batch_command, demo_command, evaluate_command
 from services.cli_bench import bench_command
 from services.cli_clients import clients_command, ingesting_client
+from services.cli_errors import NoStackError, unexpected_error, user_error
 from services.cli_generate import generate_command
 from services.cli_quarantine import quarantine_command
 from services.cli_users import users_command
@@ -32,8 +33,24 @@ if TYPE_CHECKING:
     from services.stack import Stack
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+class _Riskwatch(click.Group):
+    """Errors a user can cause end in one line naming what to change; `--debug` shows the traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(user_error(error) or unexpected_error(error)) from None
+
+
+@click.group(cls=_Riskwatch, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="riskwatch", prog_name="riskwatch")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error instead of one line.")
+def main(debug: bool) -> None:  # noqa: ARG001 (read by _Riskwatch.invoke)
     """Riskwatch: live, explainable risk projections of high-risk perpetrators from agency events."""
 
 
@@ -45,6 +62,17 @@ main.add_command(evaluate_command)
 main.add_command(demo_command)
 main.add_command(bench_command)
 main.add_command(quarantine_command)
+
+
+def _stack_settings(*, broker: bool = True) -> Settings:
+    """The configured stack, or the running `riskwatch up`; none is a user's error, not an assertion."""
+    settings = load_settings()
+    missing = [variable for variable, unset in (("RISKWATCH_KAFKA_BOOTSTRAP_SERVERS", broker and settings.embedded_broker),
+                                                ("RISKWATCH_DATABASE_URL", settings.embedded_database)) if unset]
+    if missing:
+        raise NoStackError(f"no stack to work on: start `riskwatch up` (state dir {settings.state_dir}), "
+                           f"or set {' and '.join(missing)}")
+    return settings
 
 
 def _policy(settings: Settings) -> "Policy":
@@ -159,9 +187,12 @@ def worker() -> None:
 
     from streams.app import build_worker
 
-    settings = load_settings()
+    from services.logs import logging_config
+
+    settings = _stack_settings()
     app, _ = build_worker(settings, _policy(settings))
-    runner = Worker(app, loglevel="WARNING", quiet=True)
+    runner = Worker(app, loglevel=settings.log_level, quiet=True,
+                    logging_config=logging_config(settings.log_format, settings.log_level))
     # faust's terminal spinner would lower the root logger to DEBUG to spin on every record:
     # every client library's debug message formatted, and escape codes in the log file.
     runner.spinner = None
@@ -176,9 +207,12 @@ def serve(port: int | None) -> None:
 
     from services.api import create_api
 
-    settings = load_settings()
+    from services.logs import logging_config
+
+    settings = _stack_settings()
     uvicorn.run(create_api(settings), host=settings.http_host, port=port or settings.http_port or 8080,
-                log_level="warning")
+                log_config=logging_config(settings.log_format, settings.log_level),
+                log_level=settings.log_level.lower())
 
 
 @main.command()
@@ -186,7 +220,7 @@ def migrate() -> None:
     """Apply database migrations and create the topics."""
     from services.stack import prepare
 
-    applied = asyncio.run(prepare(load_settings()))
+    applied = asyncio.run(prepare(_stack_settings()))
     click.echo("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
 
 
@@ -204,9 +238,12 @@ def migrate() -> None:
                    "pages anyone (no case, no live feed, no escalation), however recent.")
 def ingest(file: click.utils.LazyFile, chunk: int, token: str | None, as_operator: bool, backfill: bool) -> None:
     """Ingest a JSON Lines file through the gateway: bad lines are reported, good ones published."""
+    from services.progress import count_lines, progress_bar
+
     settings = load_settings()
     client = ingesting_client(settings, token, as_operator)
-    totals = asyncio.run(_ingest(settings, client, file, chunk, sys.stderr, backfill=backfill))
+    with progress_bar(f"ingest {Path(file.name).name}", count_lines(file.name)):
+        totals = asyncio.run(_ingest(settings, client, file, chunk, sys.stderr, backfill=backfill))
     click.echo(f"accepted {totals['accepted']}, duplicates {totals['duplicate']}, rejected {totals['rejected']}"
                + (f", unavailable {totals['unavailable']} (retry)" if totals["unavailable"] else ""))
     if backfill:
@@ -219,6 +256,7 @@ async def _ingest(settings: Settings, client: "AgencyClient", file: click.utils.
                   errors: TextIO, *, backfill: bool = False) -> dict[str, int]:
     from projections.casework import record_backfill
     from services.ingest import NoStackError, open_gateway, submit_lines
+    from services.progress import advance
 
     totals = {"accepted": 0, "duplicate": 0, "rejected": 0, "unavailable": 0}
     try:
@@ -231,6 +269,7 @@ async def _ingest(settings: Settings, client: "AgencyClient", file: click.utils.
                         totals[outcome.status] += 1
                         for error in outcome.errors:
                             errors.write(f"{outcome.source}: {error.field}: {error.reason}\n")
+                    advance(len(outcomes))
     except NoStackError as error:
         raise click.ClickException(str(error)) from None
     return totals
@@ -259,9 +298,17 @@ def _event_ids(lines: Iterable[bytes]) -> list[str]:
 
 
 @main.command()
+def asyncapi() -> None:
+    """Print the AsyncAPI 3.0 document of every topic (JSON), as the API serves it at /asyncapi.json."""
+    from services.asyncapi import asyncapi_document
+
+    click.echo(json.dumps(asyncapi_document(Settings()), indent=2, ensure_ascii=False))
+
+
+@main.command()
 def rebuild() -> None:
     """Recompute every projection from the event archive and compare with the live ones."""
-    result, live = asyncio.run(_rebuild(load_settings()))
+    result, live = asyncio.run(_rebuild(_stack_settings(broker=False)))  # a bar counts the archived events
     click.echo(f"rebuilt {result.subjects} projections from {result.events} events in {result.seconds:.2f} s "
                f"({result.events_per_second:,.0f} events/s)")
     click.echo(f"rebuild digest {result.digest}")
@@ -274,13 +321,16 @@ def rebuild() -> None:
 
 async def _rebuild(settings: Settings) -> tuple["RebuildResult", str]:
     from projections.store import Store, create_pool
+    from services.progress import progress_bar
     from services.rebuild import live_digest, rebuild as run_rebuild
 
-    assert settings.database_url, "no database configured: start `riskwatch up` or set RISKWATCH_DATABASE_URL"
+    assert settings.database_url
     pool = await create_pool(settings.database_url)
     try:
         store = Store(pool)
-        return await run_rebuild(store, _policy(settings)), await live_digest(store)
+        with progress_bar("rebuild", await pool.fetchval("SELECT count(*) FROM event_archive")):
+            result = await run_rebuild(store, _policy(settings))
+        return result, await live_digest(store)
     finally:
         await pool.close()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from projections.policy import PolicyError
+from services.progress import count_lines, progress_bar
 from services.settings import Settings
 
 _INPUT = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -30,7 +31,7 @@ def batch_command(input_file: Path, out: Path, policy: Path | None, chunk: int) 
     database are used) with the review scheduler off, so the result depends only on the file
     and the policy. Bad lines are reported on standard error and do not stop the run.
     """
-    from services.batch import batch_settings, read_policy, run_batch
+    from services.batch import BatchFailed, batch_settings, read_policy, run_batch
 
     settings = Settings()
     policy_file = policy or settings.policy_file
@@ -39,8 +40,11 @@ def batch_command(input_file: Path, out: Path, policy: Path | None, chunk: int) 
     except PolicyError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"running {input_file.name} through the pipeline...", err=True)
-    with batch_settings(settings, policy_file) as run_settings:
-        result = run_batch(run_settings, input_file, sys.stderr, chunk=chunk)
+    try:
+        with batch_settings(settings, policy_file) as run_settings, progress_bar("batch", count_lines(str(input_file))):
+            result = run_batch(run_settings, input_file, sys.stderr, chunk=chunk)
+    except BatchFailed as error:
+        raise click.ClickException(str(error)) from None
     with click.open_file(str(out), "w", encoding="utf-8") as target:
         json.dump(result.to_dict(), target, indent=2, ensure_ascii=False)
         target.write("\n")
@@ -70,6 +74,7 @@ def evaluate_command(input_file: Path, truth: Path | None, policy: Path | None, 
     Sensitivity, lead time, workload, precision at the top of the priority list and
     calibration by level, overall and by region, for one policy or two side by side.
     """
+    from services.batch import BatchFailed
     from services.evaluation.report import write_report
     from services.evaluation.run import EvaluationError, evaluate_log
     from services.evaluation.truth import TruthError
@@ -77,9 +82,11 @@ def evaluate_command(input_file: Path, truth: Path | None, policy: Path | None, 
     settings = Settings()
     policies = [policy or settings.policy_file, *([compare_policy] if compare_policy else [])]
     at = None if evaluation_time is None else int(evaluation_time.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+    lines = count_lines(str(input_file))
     try:
-        evaluation = evaluate_log(settings, input_file, truth, policies, at, dt.date.today(), sys.stderr)
-    except (PolicyError, TruthError, EvaluationError) as error:
+        with progress_bar("evaluate", None if lines is None else lines * len(policies)):
+            evaluation = evaluate_log(settings, input_file, truth, policies, at, dt.date.today(), sys.stderr)
+    except (PolicyError, TruthError, EvaluationError, BatchFailed) as error:
         raise click.ClickException(str(error)) from None
     report = write_report(evaluation, report_dir)
     for result in evaluation.policies:

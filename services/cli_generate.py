@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import click
 
+from services.progress import advance, progress_bar
 from services.synthetic import SubjectHistory, subject_histories
-
-# Below this many subjects a run takes seconds; a progress bar would only flicker.
-_PROGRESS_BAR_FROM = 100_000
 
 
 @click.command("generate")
@@ -80,8 +77,7 @@ def generate_command(
 
 
 def _with_progress(histories: Iterator[SubjectHistory], subjects: int) -> Iterator[SubjectHistory]:
-    if not (sys.stderr.isatty() or subjects >= _PROGRESS_BAR_FROM):
-        yield from histories
-        return
-    with click.progressbar(histories, length=subjects, label="Generating subjects", file=sys.stderr) as bar:
-        yield from bar
+    with progress_bar("generate", subjects, unit="subjects"):
+        for history in histories:
+            yield history
+            advance()

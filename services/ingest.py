@@ -35,7 +35,7 @@ from services.auth import AgencyClient
 from services.identity import parse_identity_number, pseudonym
 from services.runtime import pseudonym_key
 from services.settings import Settings
-from streams.kafka import cluster_id, new_producer
+from streams.kafka import cluster_id, dead_letter_headers, event_headers, new_producer
 from streams.topology import DEADLETTER, agency_topic
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,9 @@ class IngestGateway:
         try:
             async with asyncio.timeout_at(deadline):
                 for a in batch.accepted:
-                    sends.append(await self.producer.send(agency_topic(a.event_type), a.body, key=a.subject.encode()))
+                    sends.append(await self.producer.send(
+                        agency_topic(a.event_type), a.body, key=a.subject.encode(),
+                        headers=event_headers(a.event_type, a.event_id, a.body, "ingest")))
         except BROKER_AWAY:
             pass
         if sends:
@@ -299,15 +301,16 @@ class IngestGateway:
                 sends = []
                 for index, reason in batch.refused:
                     submission = submissions[index]
-                    headers = [("reason", reason.encode()), ("source", submission.source.encode()),
-                               ("format", submission.format.encode())]
+                    headers = dead_letter_headers("ingest", reason, "ContractError", submission.source,
+                                                  submission.format)
                     kept = withhold_identity_numbers_in_bytes(submission.raw)
                     if len(kept) > DEAD_LETTER_TOPIC_BYTES:
                         # A record must fit the broker's limit; PostgreSQL keeps the whole input.
                         headers += [("size", str(len(submission.raw)).encode()),
                                     ("sha256", hashlib.sha256(submission.raw).hexdigest().encode())]
                         kept = kept[:DEAD_LETTER_TOPIC_BYTES]
-                    sends.append(await self.producer.send(DEADLETTER, kept, headers=headers))
+                    sends.append(await self.producer.send(
+                        DEADLETTER, kept, key=(_event_id_of(submission) or submission.source).encode(), headers=headers))
                 await asyncio.gather(*sends)
         except (*DATABASE_AWAY, *BROKER_AWAY) as error:
             log.warning("could not keep %d refused submissions (%s); answered 503", len(batch.refused),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hmac
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, MetricsHandler, disable_created_metrics
 from prometheus_client.exposition import choose_encoder
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from projections.alerts import Trigger
 from projections.levels import Level
@@ -83,11 +85,19 @@ INGEST_TO_ALERT = Histogram(
     "End to end: from the broker timestamp of the accepted agency record to the commit of the alert it raised.",
     buckets=_LATENCY_BUCKETS,
 )
+# The API's requests, by route template (/v1/subjects/{pseudonym}, never the path itself) and method.
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+UNMATCHED_ROUTE = "unmatched"
+HTTP_REQUESTS = Counter("riskwatch_http_requests", "HTTP requests answered by the API, by route template, method "
+                        "and status code.", ["route", "method", "status"])
+HTTP_REQUEST_DURATION = Histogram("riskwatch_http_request_duration_seconds",
+                                  "Time from a request to the end of its answer (a live feed: its whole life), by "
+                                  "route template and method.", ["route", "method"], buckets=_BATCH_BUCKETS)
 # Sampled by the stream workers only: registered when a worker starts watching, so that the
 # API never exposes a worker's gauges at 0.
 CONSUMER_LAG = Gauge("riskwatch_consumer_lag_records",
                      "End offset minus the consumer group's committed offset, per partition this worker owns.",
-                     ["topic", "partition"], registry=None)
+                     ["group", "topic", "partition"], registry=None)
 ASSIGNED_PARTITIONS = Gauge("riskwatch_assigned_partitions", "Partitions assigned to this worker.", registry=None)
 OUTBOX_BACKLOG = Gauge("riskwatch_outbox_backlog_messages", "Outbox messages not yet published.", registry=None)
 OUTBOX_OLDEST_AGE = Gauge("riskwatch_outbox_oldest_age_seconds",
@@ -249,13 +259,66 @@ def projection_staleness(lag: int, now: float) -> float:
 
 # ---- the API's /metrics ----------------------------------------------------------------------
 
-def add_metrics_route(app: FastAPI) -> None:
-    """GET /metrics on the API's own port (a Mount would answer /metrics with a redirect)."""
+def add_metrics_route(app: FastAPI, token: str | None = None) -> None:
+    """GET /metrics on the API's own port (a Mount would answer /metrics with a redirect).
+
+    With a token (RISKWATCH_METRICS_TOKEN) only `Authorization: Bearer <token>` is answered,
+    as Prometheus sends it with `authorization: {credentials: ...}` in its scrape config.
+    """
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
+        if token is not None and not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+            return Response('{"detail": "authorization: send the metrics token as a bearer token"}', status_code=401,
+                            media_type="application/json", headers={"WWW-Authenticate": "Bearer"})
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(REGISTRY), media_type=content_type)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, /v1 prefix included, with no parameter's value.
+
+    A route of an included router knows only its own part of the path (/subjects/{pseudonym});
+    the prefix is what the request path has before the part the route matched.
+    """
+    route = scope.get("route")
+    path_format = getattr(route, "path_format", None)
+    if not path_format:
+        return UNMATCHED_ROUTE
+    try:
+        matched = path_format.format(**scope.get("path_params", {}))
+    except (KeyError, IndexError, ValueError):
+        return path_format
+    path: str = scope.get("path", "")
+    prefix = path[: -len(matched)] if matched and path.endswith(matched) else ""
+    return prefix + path_format
+
+
+class RequestMetrics:
+    """ASGI middleware counting and timing every request by its route template, never its path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = ["500"]  # what the client gets when the application fails before answering
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = str(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            template = route_template(scope)
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+            HTTP_REQUESTS.labels(template, method, status[0]).inc()
+            HTTP_REQUEST_DURATION.labels(template, method).observe(time.perf_counter() - started)
 
 
 # ---- the worker: sampling and its HTTP server ------------------------------------------------
@@ -359,10 +422,10 @@ class _WorkerSampler:
         self.settings = settings
         self.timeout = max(5.0, settings.metrics_interval_seconds)
         self.admin: AIOKafkaAdminClient | None = None
-        self.lag_labels: set[tuple[str, str]] = set()
+        self.lag_labels: set[tuple[str, str, str]] = set()
 
     async def sample(self) -> dict[str, str]:
-        lag: dict[tuple[str, int], int] = {}
+        lag: dict[tuple[str, str, int], int] = {}
         try:
             # shielded: a slow start must go on for the stages waiting on it
             await asyncio.wait_for(asyncio.shield(self.runtime.ready()), self.timeout)
@@ -396,9 +459,9 @@ class _WorkerSampler:
         OUTBOX_BACKLOG.set(row["backlog"])
         OUTBOX_OLDEST_AGE.set(float(row["oldest"]))
 
-    async def _lag(self) -> dict[tuple[str, int], int]:
-        """End offset minus committed offset for every partition assigned to this worker's stages."""
-        lag: dict[tuple[str, int], int] = {}
+    async def _lag(self) -> dict[tuple[str, str, int], int]:
+        """End offset minus committed offset for every partition assigned to this worker's stages, by group."""
+        lag: dict[tuple[str, str, int], int] = {}
         for stage in self.runtime.stages:
             consumer = stage.consumer
             assigned = sorted(stage.assignment())
@@ -414,15 +477,15 @@ class _WorkerSampler:
                 position = committed.get(tp)
                 # -1: nothing committed yet; event topics are never truncated, so that is offset 0
                 start = max(position.offset, 0) if position is not None else 0
-                lag[(tp.topic, tp.partition)] = max(0, ends[tp] - start)
+                lag[(stage.group_id, tp.topic, tp.partition)] = max(0, ends[tp] - start)
         return lag
 
-    def _publish_lag(self, lag: dict[tuple[str, int], int]) -> None:
-        labels = {(topic_label(topic), str(partition)): value for (topic, partition), value in lag.items()}
+    def _publish_lag(self, lag: dict[tuple[str, str, int], int]) -> None:
+        labels = {(group, topic_label(topic), str(partition)): value for (group, topic, partition), value in lag.items()}
         for gone in self.lag_labels - labels.keys():
             CONSUMER_LAG.remove(*gone)
-        for (topic, partition), value in labels.items():
-            CONSUMER_LAG.labels(topic, partition).set(value)
+        for (group, topic, partition), value in labels.items():
+            CONSUMER_LAG.labels(group, topic, partition).set(value)
         self.lag_labels = set(labels)
         ASSIGNED_PARTITIONS.set(len(labels))
 

@@ -21,6 +21,9 @@ from services.query_common import (
     query_state,
     utc,
 )
+from services.settings import Settings
+from streams.kafka import group_lag
+from streams.topology import STAGE_TOPICS, stage_group
 
 router = APIRouter(responses=ERRORS)
 
@@ -51,7 +54,18 @@ class AccessLogPage(BaseModel):
     offset: int
 
 
+class AlertLatency(BaseModel):
+    alerts: int = Field(description="Alerts committed in the last hour whose causing event came through the gateway")
+    p50_seconds: float | None = Field(description="From the gateway's acceptance of the causing event to the alert's "
+                                                  "commit, median; null without alerts")
+    p95_seconds: float | None
+    max_seconds: float | None
+
+
 class StreamStatus(BaseModel):
+    consumer_lag: dict[str, dict[str, int]] = Field(description=(
+        "Records not yet processed, by consumer group and topic (end offset minus committed offset)"))
+    alert_latency_last_hour: AlertLatency
     outbox_backlog: int = Field(description="Alerts, risk changes and workflow steps not yet published")
     dead_letters: int = Field(description="Refused input kept since the start")
     dead_letters_last_hour: int
@@ -87,8 +101,20 @@ async def access_log(
 
 
 @router.get("/operations/status", response_model=StreamStatus, tags=["operations"],
-            summary="Backlogs and refusals (operators)", dependencies=[Depends(allow(Role.OPERATOR, Role.ADMIN))])
-async def stream_status(state: QueryState = Depends(query_state)) -> StreamStatus:
+            summary="Lag, alert latency, backlogs and refusals (operators)", dependencies=[Depends(allow(Role.OPERATOR, Role.ADMIN))])
+async def stream_status(request: Request, state: QueryState = Depends(query_state)) -> StreamStatus:
+    settings: Settings = request.app.state.settings
+    lag = await group_lag(settings, {stage_group(settings.consumer_group, stage): topics
+                                     for stage, topics in STAGE_TOPICS.items()})
+    latency = await state.pool.fetchrow(
+        """SELECT count(*) AS alerts,
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS p50_seconds,
+                  percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds) AS p95_seconds,
+                  max(seconds) AS max_seconds
+           FROM (SELECT greatest(0, extract(epoch FROM a.created_at - i.accepted_at))::float8 AS seconds
+                 FROM alert a JOIN ingested_event i ON i.event_id = a.causing_event_id
+                 WHERE a.created_at > now() - interval '1 hour' AND a.escalated_from IS NULL) AS latencies"""
+    )
     row = await state.pool.fetchrow(
         """SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS outbox_backlog,
                   (SELECT count(*) FROM dead_letter) AS dead_letters,
@@ -97,4 +123,4 @@ async def stream_status(state: QueryState = Depends(query_state)) -> StreamStatu
                   (SELECT count(*) FROM alert WHERE status = 'open') AS unacknowledged_alerts,
                   (SELECT count(*) FROM alert WHERE status = 'escalated') AS escalated_alerts"""
     )
-    return StreamStatus(**dict(row))
+    return StreamStatus(consumer_lag=lag, alert_latency_last_hour=AlertLatency(**dict(latency)), **dict(row))

@@ -32,6 +32,7 @@ from services.query_common import (
     not_an_identity_number,
     query_state,
 )
+from streams.kafka import risk_event_headers
 from streams.topology import SUBJECT_EVENTS
 
 router = APIRouter(tags=["subjects"], responses=ERRORS)
@@ -217,6 +218,6 @@ async def override(
         # Logged first and committed only once the broker has the event: no override goes unlogged.
         await record_access(connection, principal, Access.ALTERATION, request, [pseudonym],
                             stated_purpose(request) or "risk override", {"level": body.level})
-        await (await state.producer.send(SUBJECT_EVENTS, encode_risk_event(event.to_record()),
-                                          key=pseudonym.encode()))
+        await (await state.producer.send(SUBJECT_EVENTS, value := encode_risk_event(event.to_record()),
+                                          key=pseudonym.encode(), headers=risk_event_headers(event, value, "api")))
     return OverrideAccepted(event_id=event.event_id, subject=pseudonym, level=body.level)

@@ -11,6 +11,7 @@ from projections.model import Assessment, assess, empty_state, fold_all
 from projections.policy import Policy
 from projections.store import Store
 from schemas.codec import decode_risk_event
+from services.progress import advance
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,14 @@ async def rebuild(store: Store, policy: Policy) -> RebuildResult:
     async for body in store.archived_bodies():
         event = RiskEvent.from_record(decode_risk_event(body))
         events += 1
+        if events % 1000 == 0:
+            advance(1000)
         if subject and event.subject != subject[0].subject:
             finish()
             subject = []
         subject.append(event)
     finish()
+    advance(events % 1000)
     return RebuildResult(len(projections), events, time.perf_counter() - started, projection_digest(projections))
 
 

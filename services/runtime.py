@@ -30,10 +30,12 @@ def load_settings() -> Settings:
     return settings
 
 
-def write_runtime(settings: Settings) -> Path:
+def write_runtime(settings: Settings, api_url: str | None = None) -> Path:
+    """What a running `riskwatch up` serves, for the other commands and for people: `api_url` is
+    where the API listens (a free port unless RISKWATCH_HTTP_PORT is set)."""
     path = settings.state_dir / RUNTIME_FILE
     path.write_text(json.dumps({"kafka_bootstrap_servers": settings.kafka_bootstrap_servers,
-                                "database_url": settings.database_url, "pid": os.getpid()}))
+                                "database_url": settings.database_url, "api_url": api_url, "pid": os.getpid()}))
     return path
 
 

@@ -173,8 +173,8 @@ def started_stack(settings: Settings, *, workers: int = 1, api: bool = True) -> 
             settings = settings.model_copy(update={"database_url": database.database_url})
         asyncio.run(prepare(settings))
         pseudonym_key(settings)
-        runtime_file = write_runtime(settings)
         stack = Stack(settings, broker, database, settings.http_port or free_port(settings.http_host))
+        runtime_file = write_runtime(settings, stack.api_url if api else None)
         try:
             for _ in range(workers):
                 stack.start_worker()

@@ -26,6 +26,7 @@ from projections.casework import open_due_reviews
 from projections.policy import Policy
 from projections.store import OutboxMessage, Store, create_pool
 from services import metrics
+from services.logs import log_context, with_log_context
 from services.settings import Settings
 from streams.kafka import cluster_id, new_producer
 from streams.consume import TRANSIENT, Record, Stage, run_stage
@@ -98,8 +99,9 @@ async def assess_risk(runtime: WorkerRuntime, records: list[Record]) -> None:
 
 def _stage_task(app: faust.App, runtime: WorkerRuntime, stage: Stage) -> Callable[[], Awaitable[None]]:
     async def consume() -> None:
-        await runtime.ready()
-        await run_stage(stage, runtime.settings, lambda: app.should_stop, until_done)
+        with log_context(stage=stage.name):  # every record this stage logs names it
+            await runtime.ready()
+            await run_stage(stage, runtime.settings, lambda: app.should_stop, until_done)
     consume.__qualname__ = f"stage_{stage.name}"
     return consume
 
@@ -119,7 +121,9 @@ def build_stages(runtime: WorkerRuntime) -> list[Stage]:
 def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerRuntime]:
     assert settings.kafka_bootstrap_servers, "no Kafka bootstrap servers configured"
     runtime = WorkerRuntime(settings, policy)
-    app = faust.App(settings.consumer_group, store="memory://", web_enabled=False)
+    # faust keeps its tables' data in a directory: in the state dir, never the working directory
+    app = faust.App(settings.consumer_group, store="memory://", web_enabled=False,
+                    datadir=settings.state_dir / "faust")
     # faust hosts the worker (lifecycle, signals, tasks); the stages consume through
     # streams/consume.py, so faust's own Kafka consumer and producer are not started.
     app.boot_strategy = BootStrategy(app, enable_kafka=False)
@@ -128,6 +132,7 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
         app.task(_stage_task(app, runtime, stage))
 
     @app.task
+    @with_log_context(stage="outbox relay")
     async def outbox_relay() -> None:
         await runtime.ready()
 
@@ -148,6 +153,7 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
                 runtime.outbox_written.clear()
 
     @app.task
+    @with_log_context(stage="scheduler")
     async def scheduler() -> None:
         if not settings.scheduler_enabled:
             return

@@ -1,16 +1,22 @@
-"""Kafka plumbing shared by every process: client options, topic creation, cluster identity."""
+"""Kafka plumbing shared by every process: client options, topic creation, cluster identity, headers."""
 
 from __future__ import annotations
 
+import hashlib
 import ssl
-from typing import Any
+import uuid
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from schemas.errors import withhold_identity_numbers
 from services.settings import Settings
 from streams.topology import ALL_TOPICS
+
+if TYPE_CHECKING:
+    from projections.events import RiskEvent
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -70,3 +76,91 @@ async def cluster_id(settings: Settings) -> str:
         return str(description["cluster_id"])
     finally:
         await admin.close()
+
+
+# ---- record headers -------------------------------------------------------------------------
+# Events carry CloudEvents' Kafka binding headers (binary mode: the value is the event), the
+# writer schema's fingerprint and a W3C trace context, so that a consumer can route, check a
+# schema and follow one event across topics without decoding the value. The trace id is the
+# event id: the agency record and the risk event normalized from it share one trace.
+
+AVRO_CONTENT_TYPE = "application/vnd.apache.avro+binary"
+EVENT_HEADERS = ("ce_specversion", "ce_id", "ce_type", "ce_source", "content-type", "schema_fingerprint",
+                 "traceparent")
+Headers = list[tuple[str, bytes]]
+
+
+def event_headers(event_type: str, event_id: str, value: bytes, source: str) -> Headers:
+    """Headers of one Avro single-object encoded event written by `source` (ingest, normalize, ...)."""
+    fingerprint = f"0x{int.from_bytes(value[2:10], 'little'):016x}"  # as schemas.registry.fingerprint_text
+    trace = _trace_id(event_id)
+    span = hashlib.sha256(f"{source}|{event_id}".encode()).hexdigest()[:16]
+    return [("ce_specversion", b"1.0"), ("ce_id", event_id.encode()), ("ce_type", event_type.encode()),
+            ("ce_source", f"riskwatch/{source}".encode()), ("content-type", AVRO_CONTENT_TYPE.encode()),
+            ("schema_fingerprint", fingerprint.encode()), ("traceparent", f"00-{trace}-{span}-01".encode())]
+
+
+def risk_event_headers(event: RiskEvent, value: bytes, source: str) -> Headers:
+    """Headers of a canonical risk event on subject-events.v1: its type is the agency event type it came from."""
+    return event_headers(event.source_type, event.event_id, value, source)
+
+
+def _trace_id(event_id: str) -> str:
+    try:
+        return uuid.UUID(event_id).hex
+    except ValueError:
+        return hashlib.sha256(event_id.encode()).hexdigest()[:32]
+
+
+# Dead letters follow Kafka Connect's dead-letter-queue convention: the original record's
+# position and the error in `__connect.errors.*` headers (the value stays the input, identity
+# numbers withheld), keyed so that one input's refusals stay together.
+DEAD_LETTER_HEADERS = ("__connect.errors.topic", "__connect.errors.partition", "__connect.errors.offset",
+                       "__connect.errors.stage", "__connect.errors.exception.class.name",
+                       "__connect.errors.exception.message", "riskwatch.source", "riskwatch.format")
+
+
+def dead_letter_headers(stage: str, error: str, error_class: str, source: str, input_format: str,
+                        position: tuple[str, int, int] | None = None) -> Headers:
+    """`stage` refused the input read from `source` (a record at `position`, or an HTTP line or file line)."""
+    headers: Headers = []
+    if position is not None:
+        topic, partition, offset = position
+        headers += [("__connect.errors.topic", topic.encode()), ("__connect.errors.partition", str(partition).encode()),
+                    ("__connect.errors.offset", str(offset).encode())]
+    return headers + [
+        ("__connect.errors.stage", stage.encode()),
+        ("__connect.errors.exception.class.name", error_class.encode()),
+        ("__connect.errors.exception.message", withhold_identity_numbers(error).encode()),
+        ("riskwatch.source", withhold_identity_numbers(source).encode()),
+        ("riskwatch.format", input_format.encode()),
+    ]
+
+
+async def group_lag(settings: Settings, groups: Mapping[str, Sequence[str]]) -> dict[str, dict[str, int]]:
+    """Records not yet committed, per consumer group and topic: end offsets minus committed offsets
+    (a partition with nothing committed counts from 0: event topics are never truncated)."""
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await consumer.start()
+    await admin.start()
+    try:
+        await consumer.topics()  # fetches the metadata partitions_for_topic reads
+        lag: dict[str, dict[str, int]] = {}
+        for group, topics in groups.items():
+            partitions = [TopicPartition(topic, partition) for topic in topics
+                          for partition in sorted(consumer.partitions_for_topic(topic) or ())]
+            if not partitions:
+                lag[group] = {topic: 0 for topic in topics}
+                continue
+            ends = await consumer.end_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            lag[group] = {topic: 0 for topic in topics}
+            for tp in partitions:
+                position = committed.get(tp)
+                start = max(position.offset, 0) if position is not None else 0
+                lag[group][tp.topic] += max(0, ends[tp] - start)
+        return lag
+    finally:
+        await admin.close()
+        await consumer.stop()

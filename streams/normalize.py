@@ -19,6 +19,7 @@ from projections.quarantine import Quarantined, content_reason, describe, event_
 from schemas.codec import decode_event, encode_risk_event
 from schemas.errors import ContractError, withhold_identity_numbers_in_bytes
 from streams.consume import Record, StageDefect
+from streams.kafka import dead_letter_headers, risk_event_headers
 from streams.topology import DEADLETTER, SUBJECT_EVENTS
 
 
@@ -52,9 +53,11 @@ async def normalize_batch(records: Sequence[Record], producer: AIOKafkaProducer)
         except (ContractError, NotNormalizable) as error:
             reason = str(error)
             refused.append(reason)
-            headers = [("reason", reason.encode()), ("source", f"{record.topic}[{record.partition}]@{record.offset}".encode()),
-                       ("format", b"avro")]
-            sends.append(await producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(record.value), headers=headers))
+            source = f"{record.topic}[{record.partition}]@{record.offset}"
+            headers = dead_letter_headers("normalize", reason, type(error).__name__, source, "avro",
+                                          (record.topic, record.partition, record.offset))
+            sends.append(await producer.send(DEADLETTER, withhold_identity_numbers_in_bytes(record.value),
+                                             key=source.encode(), headers=headers))
         except Exception as error:
             reason_class = content_reason(error)
             if reason_class is None:
@@ -68,6 +71,7 @@ async def normalize_batch(records: Sequence[Record], producer: AIOKafkaProducer)
     for event, encoded, record in forwarded:
         # the risk event keeps the acceptance time, so end-to-end latency is measured from ingest
         sends.append(await producer.send(SUBJECT_EVENTS, encoded, key=event.subject.encode(),
-                                         timestamp_ms=record.timestamp_ms))
+                                         timestamp_ms=record.timestamp_ms,
+                                         headers=risk_event_headers(event, encoded, "normalize")))
     await asyncio.gather(*sends)
     return NormalizeOutcome(forwarded=len(forwarded), refused=tuple(refused), quarantined=tuple(quarantined))

@@ -24,6 +24,25 @@ ALERT_WORKFLOW = "alert-workflow.v1"  # acknowledged, assigned, closed, escalate
 ALL_TOPICS = (*AGENCY_TOPICS.values(), SUBJECT_EVENTS, RISK_CHANGES, ALERTS, DEADLETTER, ALERT_WORKFLOW)
 
 
+# Who writes and who reads each topic, for people and for the AsyncAPI document (services/asyncapi.py).
+# Readers outside Riskwatch (an agency's alert inbox, a data warehouse) subscribe with groups of their own.
+PRODUCERS: dict[str, tuple[str, ...]] = {
+    **{topic: ("ingest gateway",) for topic in AGENCY_TOPICS.values()},
+    SUBJECT_EVENTS: ("normalize", "scheduler", "query API (analyst overrides)"),
+    RISK_CHANGES: ("outbox relay",),
+    ALERTS: ("outbox relay",),
+    DEADLETTER: ("ingest gateway", "normalize"),
+    ALERT_WORKFLOW: ("outbox relay",),
+}
+CONSUMERS: dict[str, tuple[str, ...]] = {
+    **{topic: ("normalize",) for topic in AGENCY_TOPICS.values()},
+    SUBJECT_EVENTS: ("risk",),
+    RISK_CHANGES: (),
+    ALERTS: ("`riskwatch demo`",),
+    DEADLETTER: (),
+    ALERT_WORKFLOW: (),
+}
+
 # the worker's consuming stages: each is its own consumer group, named after the configured one
 STAGE_TOPICS: dict[str, tuple[str, ...]] = {"normalize": tuple(AGENCY_TOPICS.values()), "risk": (SUBJECT_EVENTS,)}
 

@@ -173,10 +173,62 @@ def test_the_image_installs_the_project_and_runs_its_console_script() -> None:
     assert json.loads(by_name["ENTRYPOINT"][0]) == ["riskwatch"]
     assert project["scripts"]["riskwatch"] == "services.cli:main"
     assert json.loads(by_name["CMD"][0])[0] in main.commands
-    assert any("pip install ." in command for command in by_name["RUN"])
+    # the exact versions of the lock, then the project without resolving anything again
+    assert by_name["RUN"][:2] == ["pip install -r requirements.lock", "pip install --no-deps ."]
     copied = {source for arguments in by_name["COPY"] for source in arguments.split()[:-1]}
     assert all((ROOT / source).exists() for source in copied), copied
     packages = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
                    ["include"])
     assert {package.rstrip("*") for package in packages} <= copied
     assert "USER riskwatch" in dockerfile
+
+
+def test_published_ports_listen_on_localhost_unless_configured(services: dict[str, dict[str, Any]]) -> None:
+    published = [str(port) for service in services.values() for port in service.get("ports", [])]
+    assert published, "the API, Prometheus and Grafana are published"
+    for port in published:
+        address, host_port, container_port = port.rsplit(":", 2)
+        assert address == "${PUBLISH_ADDRESS:-127.0.0.1}", port
+    assert "PUBLISH_ADDRESS=" in (DOCKER / "env.example").read_text()
+
+
+def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if service.get("restart") == "no":  # a one-shot job: its exit code is its health
+            continue
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL"), name
+
+
+def test_riskwatch_runs_read_only_and_unprivileged_with_the_state_dir_in_memory(
+        services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    assert "USER riskwatch" in dockerfile and "--uid 10001" in dockerfile
+    for name, service in riskwatch_services(services).items():
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        mounts = {entry.split(":", 1)[0] for entry in service["tmpfs"]}
+        assert str(settings_of(service, monkeypatch).state_dir) in mounts, name
+
+
+def test_the_lock_files_pin_every_dependency_of_the_project() -> None:
+    """`make lock` after a dependency change: every requirement of pyproject.toml has an exact version."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def pinned(lock: str) -> dict[str, str]:
+        lines = (ROOT / lock).read_text().splitlines()
+        pins = [line.split(";")[0].strip().split("==") for line in lines if "==" in line and not line.startswith(" ")]
+        return {_canonical(name): version for name, version in pins}
+
+    def names(requirements: list[str]) -> set[str]:
+        return {_canonical(re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]) for requirement in requirements}
+
+    assert names(project["dependencies"]) <= pinned("requirements.lock").keys()
+    assert names(project["dependencies"] + project["optional-dependencies"]["test"]) <= pinned(
+        "requirements-test.lock").keys()
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-r $(TEST_LOCK)" in makefile and "--no-deps -e ." in makefile and "\nlock:" in makefile
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()

@@ -123,7 +123,7 @@ async def test_bad_input_is_named_and_kept_in_the_dead_letters(stack: Stack, nam
     finally:
         await connection.close()
     assert kept and field in kept[-1]["reason"], (marker, kept)
-    dead = [r for r in await read_topic(stack, DEADLETTER) if dict(r.headers).get("reason", b"").decode() == kept[-1]["reason"]]
+    dead = [r for r in await read_topic(stack, DEADLETTER) if dict(r.headers).get("__connect.errors.exception.message", b"").decode() == kept[-1]["reason"]]
     assert dead, "the refused event is on the dead-letter topic with its reason"
 
 

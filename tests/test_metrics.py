@@ -256,6 +256,9 @@ async def test_metrics_show_lag_latency_alerts_and_dead_letters_without_persons(
 
     lag_topics = {dict(labels)["topic"] for w in workers for labels in series(w, "riskwatch_consumer_lag_records")}
     assert {"agency.police.v1", "subject-events.v1"} <= lag_topics
+    lag_groups = {(dict(labels)["group"], dict(labels)["topic"]) for w in workers
+                  for labels in series(w, "riskwatch_consumer_lag_records")}
+    assert {("riskwatch-normalize", "agency.police.v1"), ("riskwatch-risk", "subject-events.v1")} <= lag_groups
     assert total(workers, "riskwatch_projection_staleness_seconds") == 0
     assert total(workers, "riskwatch_worker_ready") == len(workers)
     assert total(workers, "riskwatch_events_in_total", topic="agency.police.v1") >= \

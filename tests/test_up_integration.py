@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -39,7 +40,7 @@ def test_up_starts_the_stack_and_stops_everything(tmp_path: Path, stop_signal: s
     environment = {key: value for key, value in os.environ.items() if not key.startswith("RISKWATCH_")}
     environment["RISKWATCH_STATE_DIR"] = str(state_dir)
     up = subprocess.Popen([sys.executable, "-m", "services.cli", "up"], env=environment, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+                          stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 120
@@ -57,6 +58,7 @@ def test_up_starts_the_stack_and_stops_everything(tmp_path: Path, stop_signal: s
         ready = httpx.get(f"{api.group(1)}/readyz", timeout=10)
         assert ready.status_code == 200 and ready.json()["ready"] is True
         assert len(_processes_under(state_dir)) >= 4  # broker, PostgreSQL, worker, API at least
+        assert json.loads((state_dir / "runtime.json").read_text())["api_url"] == api.group(1)
         up.send_signal(stop_signal)
         rest, _ = up.communicate(timeout=90)
     finally:
@@ -67,6 +69,7 @@ def test_up_starts_the_stack_and_stops_everything(tmp_path: Path, stop_signal: s
     time.sleep(0.5)
     assert _processes_under(state_dir) == []
     assert not (state_dir / "runtime.json").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["state"]  # nothing beside the state dir
 
 
 def _start_up(state_dir: Path) -> tuple[subprocess.Popen[str], str, list[str]]:

@@ -95,13 +95,18 @@ class BenchReport:
         base = self.baseline.events_per_second
         return run.pipeline.events_per_second / base if base else 0.0
 
-    def table(self) -> str:
+    def table(self, verdicts: bool = True) -> str:
+        """The figures beside their targets; without verdicts (a smoke run's sizes judge nothing) no result column."""
         rows = [("figure", "value", "target", "result")] + [
             (check.figure, check.value, check.target, _verdict(check.passed)) for check in self.checks()
         ]
-        widths = [max(len(row[column]) for row in rows) for column in range(4)]
+        columns = 4 if verdicts else 3
+        rows = [row[:columns] for row in rows]
+        widths = [max(len(row[column]) for row in rows) for column in range(columns)]
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * width for width in widths))
+        if not verdicts:
+            lines.append("(smoke sizes: the figures show that every phase runs, not whether a target is met)")
         return "\n".join(lines)
 
     def to_document(self) -> dict[str, Any]:
