@@ -2,7 +2,7 @@
 
 Every answer is 202 or a 503 with Retry-After within the bound, every 202 is archived exactly
 once, and the projections equal a rebuild from the archive. A stack of its own: the faults
-would disturb the tests sharing the session's.
+would disturb the tests sharing the suite's stack.
 """
 
 from __future__ import annotations
