@@ -96,6 +96,7 @@ class _Batch:
     accepted: list[_Accepted] = field(default_factory=list)
     identities: dict[str, tuple[str, str]] = field(default_factory=dict)
     refused: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
+    repeats: dict[str, list[int]] = field(default_factory=dict)  # event id -> indexes repeating one published here
 
 
 class IngestGateway:
@@ -208,6 +209,8 @@ class IngestGateway:
                 if first[accepted.event_id] is accepted:
                     fresh.append(accepted)
                     continue
+                if earlier == accepted.content_hash:
+                    batch.repeats.setdefault(accepted.event_id, []).append(accepted.index)
             elif accepted.event_id in held:
                 earlier, published = held[accepted.event_id]
             else:
@@ -260,8 +263,10 @@ class IngestGateway:
                 topic=sent.topic, partition=sent.partition, offset=sent.offset,
             )
         for accepted in unsent + unknown:
-            batch.outcomes[accepted.index] = _unavailable(submissions[accepted.index].source, accepted,
-                                                          "broker", "did not acknowledge in time; retry")
+            # a repeat of the event in this batch is no duplicate of an accepted event now
+            for index in (accepted.index, *batch.repeats.get(accepted.event_id, ())):
+                batch.outcomes[index] = _unavailable(submissions[index].source, accepted,
+                                                     "broker", "did not acknowledge in time; retry")
         if unsent or unknown:
             log.warning("broker did not acknowledge %d of %d events within %.1f s; answered 503",
                         len(unsent) + len(unknown), len(batch.accepted), self.timeout)
@@ -283,8 +288,9 @@ class IngestGateway:
         log.warning("database unavailable (%s); answering 503 for %d events", type(error).__name__,
                     len(batch.accepted))
         for accepted in batch.accepted:
-            batch.outcomes[accepted.index] = _unavailable(submissions[accepted.index].source, accepted,
-                                                          "database", "is unavailable; retry")
+            for index in (accepted.index, *batch.repeats.get(accepted.event_id, ())):
+                batch.outcomes[index] = _unavailable(submissions[index].source, accepted,
+                                                     "database", "is unavailable; retry")
         # Claims are not released: the database is away. Unpublished, they lapse after the
         # in-flight time, and the same content may then claim them again.
         batch.accepted = []

@@ -1,8 +1,8 @@
 """The gateway under faults: the broker paused 30 s and PostgreSQL restarted while events stream in.
 
-Every answer is 202 or a 503 with Retry-After within the bound, every 202 is archived exactly
-once, and the projections equal a rebuild from the archive. A stack of its own: the faults
-would disturb the tests sharing the session's.
+Every answer is 202 (200 for an event sent again whose first answer was lost) or a 503 with
+Retry-After, within the bound; every accepted event is archived exactly once, and the projections equal a rebuild from the archive. A stack of its own: the faults
+would disturb the tests sharing the suite's stack.
 """
 
 from __future__ import annotations
