@@ -96,12 +96,17 @@ async def record_case_step(connection: asyncpg.Connection, case: asyncpg.Record,
 async def escalate_cases(connection: asyncpg.Connection, timeout: dt.timedelta, limit: int) -> int:
     """Escalate each case left open (nobody acknowledged it) for longer than `timeout`, once.
 
+    The time counts from its opening, or from its reopening by a more urgent alert.
+
     One escalation per case, however many alerts it holds: its most urgent alert goes to the
     supervisors as an `escalated` alert, and the case is flagged.
     """
     cases = await connection.fetch(
         f"""SELECT {CASE_COLUMNS} FROM alert_case
-            WHERE status = 'open' AND NOT escalated AND opened_at <= now() - $1::interval
+            WHERE status = 'open' AND NOT escalated
+              AND coalesce((SELECT max(w.at) FROM case_workflow w
+                            WHERE w.case_id = alert_case.case_id AND w.action = 'reopened'), opened_at)
+                  <= now() - $1::interval
             ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED""",
         timeout, limit,
     )

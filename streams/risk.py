@@ -99,7 +99,7 @@ class RiskProcessor:
             stored = await self.store.load_states(connection, sorted({e.subject for e in new_events}))
             arrivals: list[int] = []
             alerts = self._apply(new_events, sources, stored, effects, arrivals)
-            await self._mark_history(connection, effects, alerts, arrivals)
+            effects.alerts.extend(await self._alert_rows(connection, alerts, arrivals))
         attempt.outcome = BatchOutcome(len(new_events), len(events) - len(new_events), tuple(unreadable),
                                        tuple(alerts), _accepted_ms(new_events, sources))
         return effects
@@ -123,7 +123,7 @@ class RiskProcessor:
                     stored = await self.store.load_states(connection, [event.subject])
                     arrivals: list[int] = []
                     fired = self._apply([event], sources, stored, one, arrivals)
-                    await self._mark_history(connection, one, fired, arrivals)
+                    one.alerts.extend(await self._alert_rows(connection, fired, arrivals))
                     await self.store.write_effects(connection, one)
             except TRANSIENT:
                 raise
@@ -144,18 +144,18 @@ class RiskProcessor:
                                        tuple(unreadable + failed), tuple(alerts), _accepted_ms(applied, sources))
         return effects
 
-    async def _mark_history(self, connection: asyncpg.Connection, effects: BatchEffects, alerts: Sequence[Alert],
-                            arrivals: Sequence[int]) -> None:
-        """Which of the batch's alerts page and which are history (projections.alerts.pages).
+    async def _alert_rows(self, connection: asyncpg.Connection, alerts: Sequence[Alert],
+                          arrivals: Sequence[int]) -> list[AlertRow]:
+        """The batch's alerts as stored, each paged or history (projections.alerts.pages).
 
         `arrivals` holds, for each alert, the recorded time of the event whose arrival raised it:
         the processing time when a batch replays a log as it happened.
         """
         if not alerts:
-            return
+            return []
         history = await backfilled(connection, sorted({alert.causing_event_id for alert in alerts}))
         now = None if self.clock is None else int(self.clock() * 1000)
-        effects.alerts[:] = [
+        return [
             _alert_row(alert, pages(alert, recorded if now is None else now, self.policy,
                                     backfill=alert.causing_event_id in history))
             for alert, recorded in zip(alerts, arrivals, strict=True)
@@ -217,7 +217,6 @@ class RiskProcessor:
                 subject, event.event_id, event.event_time, assessment.level.label, assessment.score,
                 assessment.explanation, assessment.policy_version,
             ))
-            effects.alerts.extend(_alert_row(alert, paged=True) for alert in fired)
         for subject, (assessment, event) in latest.items():
             effects.projections.append(ProjectionRow(
                 subject=subject, state=states[subject].to_dict(), assessment=assessment.to_dict(),
