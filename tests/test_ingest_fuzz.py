@@ -23,7 +23,7 @@ from schemas.rules import MULTILINE_TEXT, PAYLOAD_TEXT_MAX, TEXT_MAX
 from schemas.text import free_text_fault
 from services.stack import Stack
 from streams.topology import AGENCY_TOPICS
-from tests.api_support import client, database, read_topic
+from tests.api_support import agency_token, client, database, read_topic
 from tests.scenario import at, event, new_person
 
 pytestmark = pytest.mark.integration
@@ -75,7 +75,8 @@ def ingest_case(draw: st.DrawFn) -> bytes:
 
 
 async def _post(stack: Stack, lines: list[bytes]) -> tuple[int, list[dict[str, Any]]]:
-    async with client(stack) as http:
+    # a police client of the generated reports' unit: a report it may not send is refused (403) and kept too
+    async with client(stack, await agency_token(stack, "police", ["Polisen Region Stockholm"])) as http:
         answer = await http.post("/v1/events", content=b"\n".join(lines),
                                  headers={"content-type": "application/x-ndjson"})
         single = await http.post("/v1/events", content=lines[0], headers={"content-type": "application/json"})
