@@ -19,7 +19,9 @@ from typing import Any
 import asyncpg
 from fastapi import HTTPException, Request
 
+from schemas.text import withhold_identity_numbers
 from services.auth import Principal
+from services.identity import PSEUDONYM_FORM
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +107,20 @@ async def record_access(
             """INSERT INTO access_log (actor, role, action, endpoint, subjects, purpose, query)
                VALUES ($1, $2, $3, $4, $5, $6, $7)""",
             principal.name, principal.role.value, access.value, endpoint_of(request),
-            sorted(set(subjects)), purpose, json.loads(json.dumps(query or {}, default=str)),
+            sorted(set(subjects)), purpose, json.loads(json.dumps(_asked(query or {}), default=str)),
         )
     except Exception as error:
         log.error("access log write failed (%s); refusing the request", type(error).__name__)
         raise AccessNotLogged() from error
+
+
+def _asked(query: dict[str, Any]) -> dict[str, Any]:
+    """The filters as kept in the log: any parameter, known or not, without an identity number in it."""
+    def kept(value: Any) -> Any:
+        if not isinstance(value, str) or PSEUDONYM_FORM.match(value):
+            return value
+        return withhold_identity_numbers(value)
+    return {kept(name): kept(value) for name, value in query.items()}
 
 
 async def read_access_log(

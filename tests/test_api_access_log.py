@@ -167,3 +167,15 @@ async def test_a_purpose_that_cannot_be_read_exactly_is_refused(stack: Stack, st
     assert response.status_code == 400, response.text
     assert header in response.json()["detail"]
     assert await access_rows(stack, before) == []
+
+
+async def test_an_identity_number_in_any_query_parameter_is_withheld_in_the_log(
+    stack: Stack, story: Story, analyst: str
+) -> None:
+    before = await last_access_id(stack)
+    async with client(stack, analyst, **{"X-Purpose": "triage"}) as http:
+        answer = await http.get("/v1/alerts", params={"note": "19850312-0001", "subject": story.subject})
+    assert answer.status_code == 200, answer.text
+    (row,) = await access_rows(stack, before)
+    assert row["query"]["subject"] == story.subject
+    assert "0312" not in row["query"]["note"] and "withheld" in row["query"]["note"]
