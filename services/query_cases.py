@@ -26,7 +26,7 @@ from services.auth import PERSONAL_DATA_ROLES, Principal, Role, allow
 from services.case_workflow import CASE_COLUMNS, CaseStatus, record_case_step
 from services.query_alerts import LIVE_BATCH, LIVE_RETRY_MS, AlertOut, AcknowledgeIn, AssignIn, CloseIn, alert_out
 from services.query_alerts import WorkflowStepOut, live_cursor
-from services.query_common import ERRORS, NOT_FOUND, QueryState, query_state
+from services.query_common import ERRORS, NOT_FOUND, Note, QueryState, query_state
 
 router = APIRouter(tags=["cases"], responses=ERRORS)
 
@@ -63,7 +63,7 @@ class CaseDetail(CaseOut):
 
 class BulkAcknowledgeIn(BaseModel):
     case_ids: list[uuid.UUID] = Field(min_length=1, max_length=BULK_MAX)
-    note: str | None = Field(default=None, max_length=4000)
+    note: Note | None = Field(default=None, max_length=4000)
 
 
 def case_out(row: Any) -> CaseOut:

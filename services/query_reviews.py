@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from services.access_log import Access, record_access, stated_purpose
 from services.auth import PERSONAL_DATA_ROLES, Principal, Role, allow
-from services.query_common import ERRORS, NOT_FOUND, QueryState, Stated, query_state
+from services.query_common import ERRORS, NOT_FOUND, Note, QueryState, query_state
 from streams.topology import ALERT_WORKFLOW
 
 router = APIRouter(tags=["reviews"], responses=ERRORS)
@@ -51,7 +51,7 @@ class ReviewList(BaseModel):
 
 class CompleteIn(BaseModel):
     decision: Decision
-    note: Stated | None = Field(default=None, max_length=4000)
+    note: Note | None = Field(default=None, max_length=4000)
 
 
 class UnitOverdue(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,37 @@ async def test_reviews_are_a_work_queue(stack: Stack) -> None:
         await runtime.close()
     async with database(stack) as pool:
         assert await pool.fetchval("SELECT count(*) FROM review WHERE subject = $1 AND status = 'open'", subject) == 0
+
+
+async def test_the_live_risk_stage_judges_paging_by_the_wall_clock(stack: Stack) -> None:
+    """The worker's own clock: an event from an hour ago pages, one from a month ago is history."""
+    from projections.events import RiskEvent, Victim
+    from projections.store import Store, create_pool
+    from schemas.codec import encode_risk_event
+    from streams.consume import Record
+    from streams.risk import RiskProcessor
+
+    now_ms = 1_790_000_000_000  # the processor's clock, fixed
+    subjects = {f"ps_wallclock_{uuid.uuid4().hex}": age for age in (1, 24 * 30)}  # hours before the clock
+    records = []
+    for offset, (subject, age_hours) in enumerate(sorted(subjects.items())):
+        happened = now_ms - age_hours * 3_600_000
+        event = RiskEvent(
+            event_id=str(uuid.uuid4()), subject=subject,
+            source_type="prosecution.contact_ban_breach_reported", event_time=happened, recorded_time=happened,
+            agency="prosecution", region="stockholm", unit="Åklagarmyndigheten Stockholm",
+            offence="contact_ban_breach", markers=frozenset({"breach_of_conditions"}),
+            victims=(Victim(f"ps_victim_{offset}", False),), attributes={},
+        )
+        records.append(Record("wall-clock-test", 0, offset, encode_risk_event(event.to_record()), None))
+    assert stack.settings.database_url
+    pool = await create_pool(stack.settings.database_url)
+    try:
+        processor = RiskProcessor(Store(pool), default_policy(), "wall-clock-test", clock=lambda: now_ms / 1000)
+        await processor.process(records)
+        paged = {row["subject"]: row["paged"] for row in await pool.fetch(
+            "SELECT subject, paged FROM alert WHERE subject = ANY($1::text[]) AND trigger = 'contact_ban_breach'",
+            list(subjects))}
+    finally:
+        await pool.close()
+    assert paged == {subject: age == 1 for subject, age in subjects.items()}
