@@ -14,7 +14,7 @@ from typing import Any
 
 from schemas.errors import ContractError, EventValidationError, FieldError
 from schemas.registry import default_registry
-from schemas.text import free_text_fault, holds_identity_number, printable
+from schemas.text import PSEUDONYM_FORM, free_text_fault, holds_identity_number, printable
 from services.identity import IdentityNumberError, parse_identity_number
 
 REGIONS = ("nord", "mitt", "stockholm", "ost", "vast", "syd", "bergslagen")
@@ -132,7 +132,7 @@ def _person_rules(path: str, person: Any, *, today: dt.date) -> Iterator[FieldEr
     elif kind == "pseudonym":
         if not _PSEUDONYM.match(value):
             yield FieldError(field, "a pseudonym is made of the letters A-Z, a-z, digits, _ and -")
-        elif holds_identity_number(value):
+        elif not PSEUDONYM_FORM.match(value) and holds_identity_number(value):
             yield FieldError(field, "holds an identity number; give it as personal_identity_number instead")
     elif kind in ("personal_identity_number", "coordination_number"):
         try:

@@ -19,9 +19,8 @@ from typing import Any
 import asyncpg
 from fastapi import HTTPException, Request
 
-from schemas.text import withhold_identity_numbers
+from schemas.text import PSEUDONYM_FORM, withhold_identity_numbers
 from services.auth import Principal
-from services.identity import PSEUDONYM_FORM
 
 log = logging.getLogger(__name__)
 

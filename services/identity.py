@@ -90,10 +90,6 @@ def _resolve_century(yy: int, mm: int, day: int, *, centenarian: bool, today: dt
     return year - 100 if centenarian else year
 
 
-# What `pseudonym` makes: hex digits may run to the length of an identity number, yet it is none.
-PSEUDONYM_FORM = re.compile(r"^ps_[0-9a-f]{32}$")
-
-
 def pseudonym(identity: IdentityNumber, key: bytes) -> str:
     """Keyed HMAC-SHA256 pseudonym: stable for a key, useless without it."""
     digest = hmac.new(key, identity.canonical.encode("ascii"), hashlib.sha256).hexdigest()

@@ -14,9 +14,8 @@ from fastapi import HTTPException, Request
 from pydantic import AfterValidator, StringConstraints
 
 from projections.levels import Level
-from schemas.text import free_text_fault, holds_identity_number
+from schemas.text import PSEUDONYM_FORM, free_text_fault, holds_identity_number
 from services.auth import Authenticator
-from services.identity import PSEUDONYM_FORM
 from services.problems import documented
 
 LevelName = Literal["low", "moderate", "high", "extreme"]

@@ -102,7 +102,7 @@ async def test_history_does_not_page(stack: Stack, tmp_path: Path) -> None:
     await ingest(stack, breach(late_person, new_person(), 30, recorded_time=at(40).isoformat()))
     history = tmp_path / "history.jsonl"
     history.write_bytes(jsonl(breach(backfilled_person, new_person(), 30)))
-    loaded = subprocess.run([sys.executable, "-m", "services.cli", "ingest", "--backfill", str(history)],
+    loaded = subprocess.run([sys.executable, "-m", "services.cli", "ingest", "--backfill", "--as-operator", str(history)],
                             capture_output=True, text=True, env=child_environment(stack.settings), timeout=120)
     assert loaded.returncode == 0, loaded.stderr
     assert "accepted 1" in loaded.stdout and "backfill: " in loaded.stdout

@@ -69,15 +69,14 @@ def test_version() -> None:
     assert result.exit_code == 0 and result.output.startswith("riskwatch, version ")
 
 
-def test_up_exits_non_zero_when_it_gives_up_on_failing_workers() -> None:
+def test_up_gives_up_on_workers_that_keep_failing() -> None:
     def failing_worker(number: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
 
     stack = SimpleNamespace(api=None, broker=None, database=None, workers=[failing_worker(1)],
                             start_worker_process=failing_worker)
-    with pytest.raises(SystemExit) as stopped:
-        _supervise(stack)  # type: ignore[arg-type]
-    assert stopped.value.code == 1
+    # `up` prints the reason and exits 1 (tests/test_up_integration.py runs that end to end)
+    assert "workers keep failing" in (_supervise(stack) or "")  # type: ignore[arg-type]
 
 
 def test_a_policy_file_that_is_not_there_is_named(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from services.auth import Role
 from services.stack import Stack
 from streams.kafka import DEAD_LETTER_HEADERS, EVENT_HEADERS
 from streams.topology import DEADLETTER, SUBJECT_EVENTS, agency_topic, stage_group
-from tests.api_support import client, ingest, read_topic, user
+from tests.api_support import client, ingest, read_topic, sender_headers, user
 from tests.scenario import at, event, new_person
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ async def test_events_carry_type_fingerprint_and_one_trace_from_agency_topic_to_
 async def test_dead_letters_are_keyed_and_carry_connect_error_headers(stack: Stack) -> None:
     document = event("police.arrest", new_person(), at(1), {"offence": "not-an-offence"})
     async with client(stack) as http:
-        response = await http.post("/v1/events", json=document)
+        response = await http.post("/v1/events", json=document, headers=await sender_headers(stack, document))
     assert response.status_code == 422
     (dead,) = [r for r in await read_topic(stack, DEADLETTER) if r.key == document["event_id"].encode()]
     headers = dict(dead.headers)

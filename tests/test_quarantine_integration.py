@@ -146,10 +146,10 @@ class FaultyProcessor(RiskProcessor):
         self.chosen = chosen
         self.fixed = False
 
-    def _apply(self, events: Any, sources: Any, stored: Any, effects: BatchEffects) -> Any:
+    def _apply(self, events: Any, sources: Any, stored: Any, effects: BatchEffects, arrivals: Any) -> Any:
         if not self.fixed and any(e.event_id == self.chosen for e in events):
             raise ValueError("injected fault for the chosen event")
-        return super()._apply(events, sources, stored, effects)
+        return super()._apply(events, sources, stored, effects, arrivals)
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +160,7 @@ def bare_stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 async def test_a_record_failing_alone_is_quarantined_the_rest_applied_and_retry_applies_it(bare_stack: Stack) -> None:
+    from services.auth import local_operator
     from services.ingest import IngestGateway, Submission
     from services.runtime import pseudonym_key
     from streams.kafka import cluster_id
@@ -179,7 +180,7 @@ async def test_a_record_failing_alone_is_quarantined_the_rest_applied_and_retry_
     before = QUARANTINED.labels("risk", "invalid_value")._value.get()
     try:
         gateway = IngestGateway(runtime.store, runtime.producer, pseudonym_key(stack.settings),
-                                await cluster_id(stack.settings))
+                                await cluster_id(stack.settings), client=local_operator())
         outcomes = await gateway.submit([Submission(json.dumps(d).encode(), "json", f"line {n}")
                                          for n, d in enumerate(documents)])
         assert {o.status for o in outcomes} == {"accepted"}

@@ -133,6 +133,10 @@ def test_coordination_numbers_and_pseudonyms_are_accepted() -> None:
         _crime_report(subject={"pseudonym": "ps_3c1f0a9e5d7b4c2a8e6f1d0b9a7c5e3f"}), today=TODAY
     )
     assert record["subject"]["kind"] == "pseudonym"
+    # Riskwatch's own pseudonyms come back from agencies; hex digits may run like an identity number's
+    event_from_json(_crime_report(subject={"pseudonym": "ps_1985031200019aaaaaaaaaaaaaaaaaaa"}), today=TODAY)
+    with pytest.raises(EventValidationError, match="holds an identity number"):
+        event_from_json(_crime_report(subject={"pseudonym": "x19850312-0001"}), today=TODAY)
 
 
 # --- shape errors ---------------------------------------------------------------------
