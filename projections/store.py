@@ -340,7 +340,7 @@ async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) 
                    level = EXCLUDED.level, score = EXCLUDED.score, region = EXCLUDED.region,
                    caseload = EXCLUDED.caseload, policy_version = EXCLUDED.policy_version,
                    assessed_at = EXCLUDED.assessed_at, next_review_at = EXCLUDED.next_review_at, updated_at = now()""",
-            [r.subject for r in p], [_json(r.state) for r in p], [_json(r.assessment) for r in p], [r.level for r in p],
+            [r.subject for r in p], [stored_json(r.state) for r in p], [stored_json(r.assessment) for r in p], [r.level for r in p],
             [r.score for r in p], [r.region for r in p], [r.caseload for r in p], [r.policy_version for r in p],
             [ms_to_datetime(r.assessed_at) for r in p],
             [ms_to_datetime(r.next_review_at) if r.next_review_at is not None else None for r in p],
@@ -367,7 +367,7 @@ async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) 
                ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id::text""",
             [r.alert_id for r in al], [r.subject for r in al], [r.trigger for r in al], [r.priority for r in al],
             [r.level_before for r in al], [r.level_after for r in al], [r.score for r in al],
-            [r.explanation for r in al], [_json(r.factors) for r in al], [r.region for r in al], [r.caseload for r in al],
+            [r.explanation for r in al], [stored_json(r.factors) for r in al], [r.region for r in al], [r.caseload for r in al],
             [ms_to_datetime(r.event_time) for r in al], [r.causing_event_id for r in al],
             [r.policy_version for r in al],
         )
@@ -383,7 +383,7 @@ async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) 
         )
 
 
-def _json(value: Any) -> str:
+def stored_json(value: Any) -> str:
     # arrays of jsonb go over the wire as text and are cast in SQL
     return json.dumps(value, separators=(",", ":"))
 

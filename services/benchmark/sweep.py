@@ -1,0 +1,152 @@
+"""The history-length sweep: what one new event costs the risk stage when the subject already
+has N events in his state.
+
+It runs the risk stage's pure work for one event, as a batch of one: read the stored state,
+fold the event, check its alerts and assess (`evaluate_arrival`), write the state and the
+assessment back as the store would. No broker, no database: the figure is CPU time (or, under
+callgrind, instructions) per event, by component, for N = 10, 100 and 1,000. A cost flat in N
+means a long-known subject costs what a new one does.
+
+    python -m services.benchmark.sweep --history 1000 --new 50     # CPU microseconds per event
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from projections.alerts import evaluate_arrival
+from projections.events import DAY_MS, HOUR_MS, RiskEvent, Victim
+from projections.model import SubjectState, fold, fold_all, empty_state
+from projections.policy import Policy, default_policy
+from projections.store import stored_json
+
+HISTORY_LENGTHS = (10, 100, 1000)
+NEW_EVENTS = 200  # events measured at each length; each goes into the same N-event state
+COMPONENTS = ("load", "model", "save")
+SUBJECT = "sweep-subject"
+END = 1_767_225_600_000  # 2026-01-01: the history ends here, the measured events come after
+SPAN_MS = 4 * 365 * DAY_MS  # within the shipped horizon, so every event counts in every assessment
+
+# A mix of what a long-known subject accumulates: harmful acts with markers, bans, custody, care.
+_KINDS: tuple[tuple[str, str, str | None, tuple[str, ...]], ...] = (
+    ("police.crime_report", "police", "assault", ("victim_fear",)),
+    ("police.crime_report", "police", "gross_violation_of_integrity", ("strangulation", "child_present")),
+    ("police.domestic_callout", "police", None, ("injuries",)),
+    ("prosecution.contact_ban_breach_reported", "prosecution", "contact_ban_breach", ("breach_of_conditions",)),
+    ("prison_probation.custody_started", "prison_probation", None, ("custody",)),
+    ("prison_probation.released", "prison_probation", None, ("release",)),
+    ("social_services.concern_shared", "social_services", None, ("controlling_behaviour",)),
+    ("healthcare.substance_abuse_treatment", "healthcare", None, ("substance_abuse",)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPoint:
+    history: int  # events already in the subject's state
+    events: int  # new events measured
+    cpu_us: dict[str, float]  # component -> CPU microseconds per new event
+
+    @property
+    def total_us(self) -> float:
+        return sum(self.cpu_us.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    points: tuple[SweepPoint, ...]
+
+    @property
+    def ratio(self) -> float:
+        """Cost per event at the longest history over the shortest."""
+        first, last = self.points[0], self.points[-1]
+        return last.total_us / first.total_us if first.total_us else 0.0
+
+
+def event(index: int, at: int, rng: random.Random) -> RiskEvent:
+    source_type, agency, offence, markers = rng.choice(_KINDS)
+    victims = (Victim(f"victim-{rng.randrange(2)}", False),) if offence is not None else ()
+    return RiskEvent(
+        event_id=str(uuid.UUID(int=rng.getrandbits(128))), subject=SUBJECT, source_type=source_type,
+        event_time=at, recorded_time=at + HOUR_MS, agency=agency, region="stockholm", unit=f"unit-{index % 3}",
+        offence=offence, markers=frozenset(markers), victims=victims, attributes={},
+    )
+
+
+def history(length: int, seed: int = 1) -> SubjectState:
+    """A subject with `length` events spread evenly over the SPAN_MS before END."""
+    rng = random.Random(seed)
+    step = SPAN_MS // max(length, 1)
+    return fold_all(empty_state(SUBJECT), [event(i, END - SPAN_MS + i * step, rng) for i in range(length)])
+
+
+def new_events(count: int, seed: int = 2) -> list[RiskEvent]:
+    """Events after the history, an hour apart: the usual case, each arriving in order."""
+    rng = random.Random(seed)
+    return [event(i, END + (i + 1) * HOUR_MS, rng) for i in range(count)]
+
+
+def stage_step(stored: str, new: RiskEvent, policy: Policy) -> tuple[str, str]:
+    """The risk stage's pure work for one event, timed by component in `measure`."""
+    state = SubjectState.from_dict(json.loads(stored))
+    after = fold(state, new)
+    _, assessment = evaluate_arrival(state, after, new, policy)
+    return stored_json(after.to_dict()), stored_json(assessment.to_dict())
+
+
+def measure(length: int, count: int = NEW_EVENTS, policy: Policy | None = None,
+            clock: Callable[[], int] = time.process_time_ns) -> SweepPoint:
+    """CPU time per new event of `stage_step`'s parts, each event into the same `length`-event state."""
+    policy = policy or default_policy()
+    stored = stored_json(history(length).to_dict())
+    spent = dict.fromkeys(COMPONENTS, 0)
+    for new in new_events(count):
+        started = clock()
+        state = SubjectState.from_dict(json.loads(stored))
+        loaded = clock()
+        after = fold(state, new)
+        _, assessment = evaluate_arrival(state, after, new, policy)
+        assessed = clock()
+        stored_json(after.to_dict()), stored_json(assessment.to_dict())
+        saved = clock()
+        spent["load"] += loaded - started
+        spent["model"] += assessed - loaded
+        spent["save"] += saved - assessed
+    return SweepPoint(length, count, {name: spent[name] / count / 1000 for name in COMPONENTS})
+
+
+def sweep(lengths: Sequence[int] = HISTORY_LENGTHS, count: int = NEW_EVENTS) -> Sweep:
+    return Sweep(tuple(measure(length, count) for length in lengths))
+
+
+def _run(lengths: Sequence[int], count: int) -> None:
+    """Under callgrind, run with --new 0 and --new K: the difference over K is instructions per event."""
+    policy = default_policy()
+    for length in lengths:
+        stored = stored_json(history(length).to_dict())
+        for new in new_events(count):
+            stage_step(stored, new, policy)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--history", type=int, action="append", help="events already in the state (repeatable)")
+    parser.add_argument("--new", type=int, default=NEW_EVENTS, help="new events measured at each length")
+    parser.add_argument("--quiet", action="store_true", help="no timing, only the work (for callgrind)")
+    arguments = parser.parse_args()
+    lengths = arguments.history or list(HISTORY_LENGTHS)
+    if arguments.quiet:
+        _run(lengths, arguments.new)
+        return
+    for point in sweep(lengths, arguments.new).points:
+        parts = "  ".join(f"{name} {point.cpu_us[name]:,.1f}" for name in COMPONENTS)
+        print(f"N={point.history:>5}: {point.total_us:,.1f} us per event  ({parts})")
+
+
+if __name__ == "__main__":
+    main()
