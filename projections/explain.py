@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from projections.events import DAY_MS, Marker, RiskEvent
 from projections.levels import Level
 from projections.policy import Policy
-from projections.scoring import MULTIPLE_VICTIMS, ActiveMultiplier, Scoring, Weighted, gravest
+from projections.scoring import MULTIPLE_VICTIMS, ActiveMultiplier, Scoring, Weighted
 
 MAX_PHRASES = 3
 RED_FLAG_MARKERS: frozenset[str] = frozenset({Marker.STRANGULATION, Marker.THREAT_TO_KILL})
@@ -80,8 +80,8 @@ def explain(
 ) -> str:
     mentioned: set[str] = set()
     phrases: list[str] = []
-    if scoring.weighted:
-        phrases.append(_gravest_phrase(gravest(scoring.weighted), scoring, at, policy, mentioned))
+    if scoring.gravest is not None:
+        phrases.append(_gravest_phrase(scoring.gravest, scoring, at, policy, mentioned))
     else:
         phrases.append(f"no harmful event in the last {policy.horizon_ms // DAY_MS} days")
     for multiplier in scoring.multipliers:

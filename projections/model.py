@@ -262,11 +262,10 @@ def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
         escalation=round(scoring.escalation, 4),
         markers=round(scoring.markers, 4),
     )
-    harmful = [item.event for item in scoring.weighted]
     contributions = [
-        _contribution("gravity", components.gravity, harmful),
-        _contribution("recency", components.recency, harmful),
-        _contribution("frequency", components.frequency, [item.event for item in scoring.frequent]),
+        _contribution("gravity", components.gravity, scoring.harmful),
+        _contribution("recency", components.recency, scoring.harmful),
+        _contribution("frequency", components.frequency, scoring.frequent),
         _contribution("victims", components.victims, [event for event in facts if event.victims]),
     ]
     if scoring.escalation > 0:
@@ -312,7 +311,7 @@ def _overridden_level(override: Override, override_event: RiskEvent, scoring: Sc
 
     An override judged the facts known then; lowering the level must not hide a later strangulation.
     """
-    if any(item.event.sort_key > override_event.sort_key for item in scoring.weighted):
+    if scoring.harmful and scoring.harmful[-1].sort_key > override_event.sort_key:
         return max(override.level, computed)
     return override.level
 

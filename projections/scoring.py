@@ -6,14 +6,14 @@ score = (sum of gravity x decay + escalation) x frequency x min(cap, product of 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from projections.decay import Stamp, decay, decayed_value, exact_gravity, gravity_value, stamp
 from projections.events import RiskEvent
 from projections.policy import Policy
 
-_LN2 = math.log(2)
 MULTIPLE_VICTIMS = "multiple_victims"
 
 
@@ -40,11 +40,12 @@ class ActiveMultiplier:
 @dataclass(frozen=True, slots=True)
 class Scoring:
     facts: tuple[RiskEvent, ...]
-    weighted: tuple[Weighted, ...]
+    harmful: tuple[RiskEvent, ...]  # in sort-key order
+    gravest: Weighted | None  # the harmful event weighing most now (the latest of equals)
     total_gravity: float
     weighted_gravity: float
     recency: float
-    frequent: tuple[Weighted, ...]
+    frequent: tuple[RiskEvent, ...]
     frequency: float
     escalation: float
     escalation_events: tuple[RiskEvent, ...]
@@ -82,34 +83,44 @@ def _event_gravity(event: RiskEvent, policy: Policy) -> float:
 
 
 def score(facts: Sequence[RiskEvent], at: int, policy: Policy) -> Scoring:
-    """Score the facts (sorted, all at or before `at`, within the horizon) at time `at`."""
-    weighted = tuple(
-        Weighted(event, gravity, math.exp(-_LN2 * (at - event.event_time) / policy.half_life_ms))
-        for event in facts
-        if (gravity := event_gravity(event, policy)) > 0
+    """Score the facts (sorted, all at or before `at`, within the horizon) at time `at`, from scratch.
+
+    The reference: `projections.history` keeps the same sums per event and must give the same bits.
+    """
+    now = stamp(at, policy.half_life_ms)
+    harmful = [(event, gravity) for event in facts if (gravity := event_gravity(event, policy)) > 0]
+    stamps = [stamp(event.event_time, policy.half_life_ms) for event, _ in harmful]
+    total_gravity = gravity_value(sum(exact_gravity(gravity) for _, gravity in harmful))
+    weighted_gravity = decayed_value(
+        sum(exact_gravity(gravity) * when.exact for (_, gravity), when in zip(harmful, stamps)), now
     )
-    # fsum over a sorted sequence: the same bits whatever order the events arrived in.
-    total_gravity = math.fsum(item.gravity for item in weighted)
-    weighted_gravity = math.fsum(item.weight for item in weighted)
-
-    frequent = tuple(item for item in weighted if at - item.event.event_time <= policy.frequency_window_ms)
-    frequency = min(policy.frequency_cap, 1.0 + policy.frequency_step * max(0, len(frequent) - 1))
-
-    escalation, escalation_events = _escalation(weighted, at, policy)
-
+    weighted = [Weighted(event, gravity, decay(when, now)) for (event, gravity), when in zip(harmful, stamps)]
+    frequent = tuple(event for event, _ in harmful if at - event.event_time <= policy.frequency_window_ms)
+    escalation, escalation_events = _escalation(harmful, stamps, now, at, policy)
     victims = frozenset(victim.pseudonym for event in facts for victim in event.victims)
     multipliers = _active_multipliers(facts, at, policy)
     if len(victims) >= 2:
-        with_victims = tuple(event for event in facts if event.victims)
-        multipliers.append(
-            ActiveMultiplier(MULTIPLE_VICTIMS, policy.multiple_victims_factor, frozenset(), with_victims)
-        )
+        multipliers.append(multiple_victims(tuple(event for event in facts if event.victims), policy))
+    return scoring(
+        facts=tuple(facts), harmful=tuple(event for event, _ in harmful),
+        gravest=max(weighted, key=_ranking) if weighted else None, total_gravity=total_gravity,
+        weighted_gravity=weighted_gravity, frequent=frequent, escalation=escalation,
+        escalation_events=escalation_events, victims=victims, multipliers=multipliers, policy=policy,
+    )
+
+
+def scoring(*, facts: tuple[RiskEvent, ...], harmful: tuple[RiskEvent, ...], gravest: Weighted | None,
+            total_gravity: float, weighted_gravity: float, frequent: tuple[RiskEvent, ...], escalation: float,
+            escalation_events: tuple[RiskEvent, ...], victims: frozenset[str],
+            multipliers: list[ActiveMultiplier], policy: Policy) -> Scoring:
+    """The score from its parts, however they were summed."""
+    frequency = min(policy.frequency_cap, 1.0 + policy.frequency_step * max(0, len(frequent) - 1))
     multipliers.sort(key=lambda multiplier: (-multiplier.factor, multiplier.name))
     markers = min(policy.multiplier_cap, math.prod(multiplier.factor for multiplier in multipliers))
-
     return Scoring(
-        facts=tuple(facts),
-        weighted=weighted,
+        facts=facts,
+        harmful=harmful,
+        gravest=gravest,
         total_gravity=total_gravity,
         weighted_gravity=weighted_gravity,
         recency=weighted_gravity / total_gravity if total_gravity else 0.0,
@@ -124,7 +135,16 @@ def score(facts: Sequence[RiskEvent], at: int, policy: Policy) -> Scoring:
     )
 
 
-def _escalation(weighted: Sequence[Weighted], at: int, policy: Policy) -> tuple[float, tuple[RiskEvent, ...]]:
+def multiple_victims(with_victims: tuple[RiskEvent, ...], policy: Policy) -> ActiveMultiplier:
+    return ActiveMultiplier(MULTIPLE_VICTIMS, policy.multiple_victims_factor, frozenset(), with_victims)
+
+
+def _ranking(item: Weighted) -> tuple[float, tuple[int, str]]:
+    return (item.weight, item.event.sort_key)
+
+
+def _escalation(harmful: Sequence[tuple[RiskEvent, float]], stamps: Sequence[Stamp], now: Stamp, at: int,
+                policy: Policy) -> tuple[float, tuple[RiskEvent, ...]]:
     """How much graver the gravest recent act is than the earlier acts, times the policy's weight.
 
     It is the mean, over earlier harmful events, of (recent gravity - earlier gravity, if positive)
@@ -132,21 +152,23 @@ def _escalation(weighted: Sequence[Weighted], at: int, policy: Policy) -> tuple[
     weight x decay x g, while the weighted gravity rises by decay x g; the weight is at most 1
     (the policy checks), so a graver earlier act never lowers the score.
     """
-    recent = [item for item in weighted if at - item.event.event_time <= policy.escalation_recent_ms]
-    earlier = [item for item in weighted if at - item.event.event_time > policy.escalation_recent_ms]
+    recent = [(event, gravity) for event, gravity in harmful if at - event.event_time <= policy.escalation_recent_ms]
+    earlier = [
+        (event, gravity, when)
+        for (event, gravity), when in zip(harmful, stamps)
+        if at - event.event_time > policy.escalation_recent_ms
+    ]
     if not recent or not earlier:
         return 0.0, ()
-    gravest_recent = max(recent, key=lambda item: (item.gravity, item.event.sort_key))
-    lesser = [item for item in earlier if item.gravity < gravest_recent.gravity]
+    top_event, top = max(recent, key=lambda item: (item[1], item[0].sort_key))
+    lesser = [(event, gravity, when) for event, gravity, when in earlier if gravity < top]
     if not lesser:
         return 0.0, ()
-    excess = math.fsum((gravest_recent.gravity - item.gravity) * item.decay for item in lesser) / len(earlier)
-    return policy.escalation_weight * excess, (*(item.event for item in lesser), gravest_recent.event)
-
-
-def gravest(weighted: Iterable[Weighted]) -> Weighted:
-    """The event weighing most now (the latest of equals)."""
-    return max(weighted, key=lambda item: (item.weight, item.event.sort_key))
+    excess = sum((exact_gravity(top) - exact_gravity(gravity)) * when.exact for _, gravity, when in lesser)
+    return (
+        policy.escalation_weight * (decayed_value(excess, now) / len(earlier)),
+        (*(event for event, _, _ in lesser), top_event),
+    )
 
 
 def _active_multipliers(facts: Sequence[RiskEvent], at: int, policy: Policy) -> list[ActiveMultiplier]:
