@@ -139,7 +139,7 @@ def evaluate_arrival(
         return evaluate_event(before, after, event, policy)
     alerts: list[Alert] = []
     for index in range(position, len(after.events)):
-        earlier = SubjectState(after.subject, after.events[:index])
+        earlier = after.prefix(index)  # shares after's ledger: each re-check costs no rebuild
         alerts += evaluate_event(earlier, fold(earlier, after.events[index]), after.events[index], policy)[0]
     return alerts, assess(after, event.event_time, policy)
 

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.events import DAY_MS, OVERRIDE, TICKS, RiskEvent, Victim
+from projections.events import DAY_MS, TICKS, RiskEvent, Victim
 from projections.explain import explain
+from projections.history import Ledger
 from projections.levels import Level
 from projections.policy import STATE_RETENTION_DAYS, Policy
 from projections.scoring import Scoring, score
@@ -24,14 +25,30 @@ RETENTION_MS = STATE_RETENTION_DAYS * DAY_MS
 
 @dataclass(frozen=True, slots=True)
 class SubjectState:
-    """A subject's events, sorted by (event_time, event_id), unique by event_id; nothing else is stored."""
+    """A subject's events, sorted by (event_time, event_id), unique by event_id; nothing else is stored.
+
+    The ledger (lists and prefix sums for assessment) is derived from the events, made when first
+    needed and shared with the states folded from this one, so that a fold costs O(1) amortised.
+    """
 
     subject: str
     events: tuple[RiskEvent, ...] = ()
-    event_ids: frozenset[str] = field(init=False, compare=False, repr=False)
+    ledger_: Ledger | None = field(default=None, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "event_ids", frozenset(event.event_id for event in self.events))
+    @property
+    def ledger(self) -> Ledger:
+        if self.ledger_ is None:
+            object.__setattr__(self, "ledger_", Ledger(self.events))
+        assert self.ledger_ is not None
+        return self.ledger_
+
+    @property
+    def event_ids(self) -> _EventIds:
+        return _EventIds(self)
+
+    def prefix(self, count: int) -> SubjectState:
+        """The state of its first `count` events, sharing the ledger."""
+        return SubjectState(self.subject, self.events[:count], self.ledger)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable and compact: the subject once, empty fields left out."""
@@ -44,6 +61,22 @@ class SubjectState:
         subject = data["subject"]
         events = sorted((_expand(subject, compact) for compact in data["events"]), key=_sort_key)
         return cls(subject, tuple(events))
+
+
+class _EventIds:
+    """Membership of an event id in a state, looked up in its ledger."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: SubjectState) -> None:
+        self.state = state
+
+    def __contains__(self, event_id: object) -> bool:
+        events = self.state.events
+        if not events or not isinstance(event_id, str):
+            return False
+        key = self.state.ledger.ids.get(event_id)
+        return key is not None and events[0].sort_key <= key <= events[-1].sort_key
 
 
 def _sort_key(event: RiskEvent) -> tuple[int, str]:
@@ -110,11 +143,27 @@ def fold(state: SubjectState, event: RiskEvent) -> SubjectState:
     cutoff = latest - RETENTION_MS
     if event.event_time < cutoff:
         return state
-    position = bisect.bisect_left(state.events, event.sort_key, key=_sort_key)
-    events = (*state.events[:position], event, *state.events[position:])
+    ledger: Ledger | None = None
+    if not state.events or event.sort_key > state.events[-1].sort_key:
+        events = (*state.events, event)
+        ledger = _extended(state, event)
+    else:  # a late event: the lists are made again when first needed
+        position = bisect.bisect_left(state.events, event.sort_key, key=_sort_key)
+        events = (*state.events[:position], event, *state.events[position:])
     if events[0].event_time < cutoff:
         events = events[bisect.bisect_left(events, cutoff, key=_event_time) :]
-    return SubjectState(state.subject, events)
+    return SubjectState(state.subject, events, ledger)
+
+
+def _extended(state: SubjectState, event: RiskEvent) -> Ledger | None:
+    """The state's ledger with `event` after its last event, if it can be shared (else None)."""
+    if not state.events:
+        return None
+    ledger, last = state.ledger, state.events[-1].sort_key
+    if ledger.last == last:
+        ledger.append(event)
+        return ledger
+    return ledger if ledger.follows(last, event) else None
 
 
 def fold_all(state: SubjectState, events: Iterable[RiskEvent]) -> SubjectState:
@@ -235,24 +284,47 @@ def assess_brief(state: SubjectState, at: int, policy: Policy) -> Brief:
     return Brief(level, len(scoring.victims))
 
 
+def scored(state: SubjectState, at: int, policy: Policy) -> tuple[Scoring, Sequence[RiskEvent]]:
+    """The score of the state's facts in the horizon at `at`, and the overrides there, from its ledger."""
+    if not state.events:
+        return score((), at, policy), ()
+    return state.ledger.scored(policy).score(state.events[0].sort_key, state.events[-1].sort_key, at)
+
+
 def _level(
     state: SubjectState, at: int, policy: Policy
-) -> tuple[Level, Level, Scoring, Override | None, list[RiskEvent], Sequence[RiskEvent]]:
-    start = bisect.bisect_left(state.events, at - policy.horizon_ms, key=_event_time)
+) -> tuple[Level, Level, Scoring, Override | None, int | None]:
+    scoring, overrides = scored(state, at, policy)
+    return _judged(scoring, overrides, policy, _latest_time(state, at, policy))
+
+
+def _latest_time(state: SubjectState, at: int, policy: Policy) -> int | None:
+    """The time of the latest event (fact or override) in the horizon at `at`."""
     end = bisect.bisect_right(state.events, at, key=_event_time)
-    in_horizon = state.events[start:end]
-    facts = [event for event in in_horizon if event.source_type != OVERRIDE]
-    overrides = [event for event in in_horizon if event.source_type == OVERRIDE]
-    scoring = score(facts, at, policy)
+    if end and state.events[end - 1].event_time >= at - policy.horizon_ms:
+        return state.events[end - 1].event_time
+    return None
+
+
+def _judged(
+    scoring: Scoring, overrides: Sequence[RiskEvent], policy: Policy, latest: int | None
+) -> tuple[Level, Level, Scoring, Override | None, int | None]:
     computed_level = policy.level_for(scoring.score)
     override = _override(overrides)
     level = computed_level if override is None else _overridden_level(override, overrides[-1], scoring, computed_level)
-    return level, computed_level, scoring, override, facts, in_horizon
+    return level, computed_level, scoring, override, latest
 
 
 def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
     """The subject's risk at `at` (epoch ms), from the events up to then, under the policy."""
-    level, computed_level, scoring, override, facts, in_horizon = _level(state, at, policy)
+    return assessment(_level(state, at, policy), at, policy)
+
+
+def assessment(
+    judged: tuple[Level, Level, Scoring, Override | None, int | None], at: int, policy: Policy
+) -> Assessment:
+    """The assessment from the judged score (`assess` and the tests' from-scratch reference share it)."""
+    level, computed_level, scoring, override, latest = judged
 
     components = Components(
         gravity=round(scoring.total_gravity, 4),
@@ -266,7 +338,7 @@ def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
         _contribution("gravity", components.gravity, scoring.harmful),
         _contribution("recency", components.recency, scoring.harmful),
         _contribution("frequency", components.frequency, scoring.frequent),
-        _contribution("victims", components.victims, [event for event in facts if event.victims]),
+        _contribution("victims", components.victims, [event for event in scoring.facts if event.victims]),
     ]
     if scoring.escalation > 0:
         contributions.append(_contribution("escalation", components.escalation, scoring.escalation_events))
@@ -282,7 +354,7 @@ def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
         override=override,
         policy_version=policy.version,
         at=at,
-        next_review_at=_next_review(in_horizon, at, policy.review_ms[level]),
+        next_review_at=_next_review(latest, at, policy.review_ms[level]),
         explanation=explain(
             level=level,
             computed_level=computed_level,
@@ -316,11 +388,10 @@ def _overridden_level(override: Override, override_event: RiskEvent, scoring: Sc
     return override.level
 
 
-def _next_review(in_horizon: Sequence[RiskEvent], at: int, interval: int) -> int | None:
+def _next_review(last: int | None, at: int, interval: int) -> int | None:
     """The next point after `at` on the review cycle that starts at the subject's latest event."""
-    if not in_horizon:
+    if last is None:
         return None
-    last = in_horizon[-1].event_time
     return last + ((at - last) // interval + 1) * interval
 
 

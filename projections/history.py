@@ -1,0 +1,239 @@
+"""A subject's events kept for assessment at any time: prefix sums and per-kind lists, so that
+scoring costs a few bisections whatever the length of the history.
+
+A `Ledger` is append-only and shared by the states folded from one another: a state is the
+stretch of it between its first and last sort keys. Each list below is in sort-key order; a
+range of events is found by bisection and its sums are differences of exact prefix sums
+(`projections.decay`), so the result is bit for bit what `scoring.score` computes from scratch.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from projections.decay import Stamp, decay, decayed_value, exact_gravity, gravity_value, stamp
+from projections.events import OVERRIDE, RiskEvent
+from projections.policy import Policy
+from projections.scoring import ActiveMultiplier, Scoring, Weighted, event_gravity, multiple_victims, scoring
+
+Key = tuple[int, str]
+_LAST = "\U0010ffff"  # after every event id: (t, _LAST) closes the range of time t
+
+
+def _from(t: int) -> Key:
+    return (t, "")
+
+
+def _to(t: int) -> Key:
+    return (t, _LAST)
+
+
+@dataclass(slots=True)
+class _Run:
+    """Events in sort-key order, with exact prefix sums where they are needed."""
+
+    keys: list[Key] = field(default_factory=list)
+    events: list[RiskEvent] = field(default_factory=list)
+
+    def add(self, event: RiskEvent) -> None:
+        self.keys.append(event.sort_key)
+        self.events.append(event)
+
+    def span(self, low: Key, high: Key) -> tuple[int, int]:
+        """Positions [i, j) of the events with low <= key <= high."""
+        return bisect.bisect_left(self.keys, low), bisect.bisect_right(self.keys, high)
+
+    def between(self, low: Key, high: Key) -> tuple[RiskEvent, ...]:
+        i, j = self.span(low, high)
+        return tuple(self.events[i:j])
+
+
+@dataclass(slots=True)
+class _Harmful(_Run):
+    """Harmful events: gravity sums and gravity x weight sums (exact integers), from position 0."""
+
+    gravities: list[float] = field(default_factory=list)
+    stamps: list[Stamp] = field(default_factory=list)
+    gravity_sums: list[int] = field(default_factory=lambda: [0])
+    weight_sums: list[int] = field(default_factory=lambda: [0])  # of exact gravity x w x 2^e
+    stamp_sums: list[int] = field(default_factory=lambda: [0])  # of w x 2^e (escalation, per gravity)
+
+    def add_harmful(self, event: RiskEvent, gravity: float, when: Stamp) -> None:
+        self.add(event)
+        self.gravities.append(gravity)
+        self.stamps.append(when)
+        exact = when.exact
+        self.gravity_sums.append(self.gravity_sums[-1] + exact_gravity(gravity))
+        self.weight_sums.append(self.weight_sums[-1] + exact_gravity(gravity) * exact)
+        self.stamp_sums.append(self.stamp_sums[-1] + exact)
+
+
+class _Scored:
+    """What one policy makes of the ledger's events, list by list."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.facts = _Run()
+        self.overrides = _Run()
+        self.harmful = _Harmful()
+        self.by_gravity: dict[float, _Harmful] = {}  # a policy has few distinct gravities
+        self.victims: dict[str, list[Key]] = {}
+        self.with_victims = _Run()
+        self.carrying = {multiplier.name: _Run() for multiplier in policy.multipliers}
+        self.ending = {multiplier.name: _Run() for multiplier in policy.multipliers}
+        # marker or event type -> the runs an event with it joins, looked up once per event
+        self.carried_by: dict[str, list[_Run]] = {}
+        self.ended_by: dict[str, list[_Run]] = {}
+        for multiplier in policy.multipliers:
+            for marker in multiplier.markers:
+                self.carried_by.setdefault(marker, []).append(self.carrying[multiplier.name])
+            for source_type in multiplier.ended_by:
+                self.ended_by.setdefault(source_type, []).append(self.ending[multiplier.name])
+
+    def add(self, event: RiskEvent) -> None:
+        policy = self.policy
+        if event.source_type == OVERRIDE:
+            self.overrides.add(event)
+            return
+        self.facts.add(event)
+        gravity = event_gravity(event, policy)
+        if gravity > 0:
+            when = stamp(event.event_time, policy.half_life_ms)
+            self.harmful.add_harmful(event, gravity, when)
+            self.by_gravity.setdefault(gravity, _Harmful()).add_harmful(event, gravity, when)
+        if event.victims:
+            self.with_victims.add(event)
+            for victim in event.victims:
+                self.victims.setdefault(victim.pseudonym, []).append(event.sort_key)
+        joined = {id(run): run for marker in event.markers for run in self.carried_by.get(marker, ())}
+        for run in joined.values():
+            run.add(event)
+        for run in self.ended_by.get(event.source_type, ()):
+            run.add(event)
+
+    def score(self, first: Key, last: Key, at: int) -> tuple[Scoring, tuple[RiskEvent, ...]]:
+        """`scoring.score` of the facts with first <= key <= last in the horizon at `at`, and the overrides."""
+        policy = self.policy
+        low, high = max(first, _from(at - policy.horizon_ms)), min(last, _to(at))
+        now = stamp(at, policy.half_life_ms)
+        harmful = self.harmful
+        i, j = harmful.span(low, high)
+        frequent_from = bisect.bisect_left(harmful.keys, max(low, _from(at - policy.frequency_window_ms)), i, j)
+        escalation, escalation_events = self._escalation(low, high, at, now)
+        victims = frozenset(
+            pseudonym for pseudonym, keys in self.victims.items()
+            if bisect.bisect_left(keys, low) < bisect.bisect_right(keys, high)
+        )
+        multipliers = self._multipliers(low, high, at)
+        if len(victims) >= 2:
+            multipliers.append(multiple_victims(self.with_victims.between(low, high), policy))
+        scored = scoring(
+            facts=self.facts.between(low, high),
+            harmful=tuple(harmful.events[i:j]),
+            gravest=self._gravest(low, high, now),
+            total_gravity=gravity_value(harmful.gravity_sums[j] - harmful.gravity_sums[i]),
+            weighted_gravity=decayed_value(harmful.weight_sums[j] - harmful.weight_sums[i], now),
+            frequent=tuple(harmful.events[frequent_from:j]),
+            escalation=escalation,
+            escalation_events=escalation_events,
+            victims=victims,
+            multipliers=multipliers,
+            policy=policy,
+        )
+        return scored, self.overrides.between(low, high)
+
+    def _gravest(self, low: Key, high: Key, now: Stamp) -> Weighted | None:
+        """Within one gravity the latest event weighs most, so the gravest is among the latest of each."""
+        best: Weighted | None = None
+        for gravity, run in self.by_gravity.items():
+            i, j = run.span(low, high)
+            if i == j:
+                continue
+            candidate = Weighted(run.events[j - 1], gravity, decay(run.stamps[j - 1], now))
+            if best is None or (candidate.weight, candidate.event.sort_key) > (best.weight, best.event.sort_key):
+                best = candidate
+        return best
+
+    def _escalation(self, low: Key, high: Key, at: int, now: Stamp) -> tuple[float, tuple[RiskEvent, ...]]:
+        policy = self.policy
+        recent_from = max(low, _from(at - policy.escalation_recent_ms))
+        top: tuple[float, RiskEvent] | None = None
+        for gravity, run in self.by_gravity.items():
+            i, j = run.span(recent_from, high)
+            if i < j and (top is None or (gravity, run.keys[j - 1]) > (top[0], top[1].sort_key)):
+                top = (gravity, run.events[j - 1])
+        i, j = self.harmful.span(low, high)
+        earlier_to = bisect.bisect_left(self.harmful.keys, recent_from, i, j)
+        if top is None or earlier_to == i:
+            return 0.0, ()
+        top_gravity, top_event = top
+        excess, lesser = 0, 0
+        for gravity, run in self.by_gravity.items():
+            if gravity < top_gravity:
+                start, end = bisect.bisect_left(run.keys, low), bisect.bisect_left(run.keys, recent_from)
+                lesser += end - start
+                excess += (exact_gravity(top_gravity) * (run.stamp_sums[end] - run.stamp_sums[start])
+                           - (run.weight_sums[end] - run.weight_sums[start]))
+        if not lesser:
+            return 0.0, ()
+        events = self.harmful.events[i:earlier_to]
+        gravities = self.harmful.gravities[i:earlier_to]
+        return (
+            policy.escalation_weight * (decayed_value(excess, now) / (earlier_to - i)),
+            (*(event for event, gravity in zip(events, gravities) if gravity < top_gravity), top_event),
+        )
+
+    def _multipliers(self, low: Key, high: Key, at: int) -> list[ActiveMultiplier]:
+        active = []
+        for multiplier in self.policy.multipliers:
+            window = multiplier.window_ms
+            carrying = self.carrying[multiplier.name].between(
+                low if window is None else max(low, _from(at - window)), high
+            )
+            if not carrying:
+                continue
+            ending = self.ending[multiplier.name]
+            if bisect.bisect_right(ending.keys, carrying[-1].sort_key) < bisect.bisect_right(ending.keys, high):
+                continue  # an ending event came after the last carrying one
+            active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers, carrying))
+        return active
+
+
+class Ledger:
+    """A subject's events in sort-key order, append-only, shared by the states folded from one another."""
+
+    def __init__(self, events: Sequence[RiskEvent] = ()) -> None:
+        self.keys: list[Key] = []
+        self.events: list[RiskEvent] = []
+        self.ids: dict[str, Key] = {}
+        self._scored: dict[str, _Scored] = {}  # policy version -> lists
+        for event in events:
+            self.append(event)
+
+    @property
+    def last(self) -> Key | None:
+        return self.keys[-1] if self.keys else None
+
+    def append(self, event: RiskEvent) -> None:
+        """Add an event after every event in the ledger."""
+        self.keys.append(event.sort_key)
+        self.events.append(event)
+        self.ids[event.event_id] = event.sort_key
+        for scored in self._scored.values():
+            scored.add(event)
+
+    def follows(self, key: Key, event: RiskEvent) -> bool:
+        """Whether `event` is the ledger's next event after `key`."""
+        position = bisect.bisect_right(self.keys, key)
+        return position < len(self.keys) and self.events[position].event_id == event.event_id
+
+    def scored(self, policy: Policy) -> _Scored:
+        scored = self._scored.get(policy.version)
+        if scored is None or scored.policy is not policy:
+            scored = _Scored(policy)
+            for event in self.events:
+                scored.add(event)
+            self._scored[policy.version] = scored
+        return scored
