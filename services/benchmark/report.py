@@ -117,7 +117,8 @@ class BenchReport:
             "baseline": _throughput(self.baseline),
             "history_sweep": None if self.sweep is None else {
                 "points": [{"history": point.history, "events": point.events, "cpu_us_per_event": point.total_us,
-                            "cpu_us_by_component": point.cpu_us} for point in self.sweep.points],
+                            "cpu_us_by_component": point.cpu_us, "model_state_kept_cpu_us": point.kept_us}
+                           for point in self.sweep.points],
                 "ratio": self.sweep.ratio,
             },
             "runs": [
@@ -166,6 +167,7 @@ def _sweep_checks(measured: Sweep) -> list[Check]:
         parts = ", ".join(f"{name} {point.cpu_us[name]:,.0f}" for name in COMPONENTS)
         rows.append(Check(f"risk stage per event, N={point.history:,} in the state ({parts})",
                           f"{point.total_us:,.0f} us CPU", "", None))
+        rows.append(Check("  the model alone, state kept in memory", f"{point.kept_us:,.0f} us CPU", "", None))
     first, last = measured.points[0].history, measured.points[-1].history
     rows.append(Check(f"  ratio N={last:,} / N={first:,}", f"{measured.ratio:.2f}", f"<= {HISTORY_RATIO}",
                       measured.ratio <= HISTORY_RATIO))
