@@ -202,8 +202,8 @@ def _red_flag_separation(context: _Context) -> _Firing | None:
     event, window = context.event, context.policy.red_flag_window_ms
     near = [
         other
-        for other in context.after.events
-        if other.event_id != event.event_id and abs(other.event_time - event.event_time) <= window
+        for other in context.after.around(event.event_time, window)
+        if other.event_id != event.event_id
     ]
     pairs: list[tuple[RiskEvent, RiskEvent]] = []  # (separation, act)
     if Marker.SEPARATION in event.markers:

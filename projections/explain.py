@@ -91,9 +91,9 @@ def explain(
             phrases.append(_multiplier_phrase(multiplier, len(scoring.victims), at))
     if scoring.escalation > 0 and len(phrases) < MAX_PHRASES:
         phrases.append(f"escalating: graver acts in the last {policy.escalation_recent_ms // DAY_MS} days than before")
-    if len(scoring.frequent) > 1 and len(phrases) < MAX_PHRASES:
+    if scoring.frequent_count > 1 and len(phrases) < MAX_PHRASES:
         phrases.append(
-            f"{len(scoring.frequent)} harmful events in the last {policy.frequency_window_ms // DAY_MS} days"
+            f"{scoring.frequent_count} harmful events in the last {policy.frequency_window_ms // DAY_MS} days"
         )
     return f"{_level_phrase(level, computed_level, override)}: {'; '.join(phrases)}"
 
@@ -111,7 +111,7 @@ def _gravest_phrase(top: Weighted, scoring: Scoring, at: int, policy: Policy, me
     if marker is not None:
         mentioned.update(multiplier.name for multiplier in scoring.multipliers if marker in multiplier.markers)
     if marker in RED_FLAG_MARKERS:
-        separation = _nearest_separation(event, scoring.facts, policy.red_flag_window_ms)
+        separation = _nearest_separation(event, scoring.separations, policy.red_flag_window_ms)
         if separation is not None:
             mentioned.update(
                 multiplier.name for multiplier in scoring.multipliers if Marker.SEPARATION in multiplier.markers

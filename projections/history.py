@@ -14,9 +14,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from projections.decay import Stamp, decay, decayed_value, exact_gravity, gravity_value, stamp
-from projections.events import OVERRIDE, RiskEvent
+from projections.events import OVERRIDE, Marker, RiskEvent
 from projections.policy import Policy
-from projections.scoring import ActiveMultiplier, Scoring, Weighted, event_gravity, multiple_victims, scoring
+from projections.scoring import (
+    CONTRIBUTION_EVENTS,
+    ActiveMultiplier,
+    Scoring,
+    Weighted,
+    event_gravity,
+    multiple_victims,
+    ranking,
+    scoring,
+    weighing_most,
+)
 
 Key = tuple[int, str]
 _LAST = "\U0010ffff"  # after every event id: (t, _LAST) closes the range of time t
@@ -42,12 +52,24 @@ class _Run:
         self.events.append(event)
 
     def span(self, low: Key, high: Key) -> tuple[int, int]:
-        """Positions [i, j) of the events with low <= key <= high."""
-        return bisect.bisect_left(self.keys, low), bisect.bisect_right(self.keys, high)
+        """Positions [i, j) of the events with low <= key <= high (i == j when there are none)."""
+        i = bisect.bisect_left(self.keys, low)
+        return i, max(i, bisect.bisect_right(self.keys, high))
 
     def between(self, low: Key, high: Key) -> tuple[RiskEvent, ...]:
         i, j = self.span(low, high)
         return tuple(self.events[i:j])
+
+    def latest(self, low: Key, high: Key, count: int = CONTRIBUTION_EVENTS) -> tuple[RiskEvent, ...]:
+        """The last `count` events with low <= key <= high."""
+        i, j = self.span(low, high)
+        return tuple(self.events[max(i, j - count):j])
+
+    def latest_before(self, low: Key, before: Key, count: int) -> tuple[RiskEvent, ...]:
+        """The last `count` events with low <= key < before."""
+        i = bisect.bisect_left(self.keys, low)
+        j = max(i, bisect.bisect_left(self.keys, before))
+        return tuple(self.events[max(i, j - count):j])
 
 
 @dataclass(slots=True)
@@ -75,7 +97,7 @@ class _Scored:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        self.facts = _Run()
+        self.separations = _Run()
         self.overrides = _Run()
         self.harmful = _Harmful()
         self.by_gravity: dict[float, _Harmful] = {}  # a policy has few distinct gravities
@@ -97,7 +119,8 @@ class _Scored:
         if event.source_type == OVERRIDE:
             self.overrides.add(event)
             return
-        self.facts.add(event)
+        if Marker.SEPARATION in event.markers:
+            self.separations.add(event)
         gravity = event_gravity(event, policy)
         if gravity > 0:
             when = stamp(event.event_time, policy.half_life_ms)
@@ -120,41 +143,45 @@ class _Scored:
         now = stamp(at, policy.half_life_ms)
         harmful = self.harmful
         i, j = harmful.span(low, high)
-        frequent_from = bisect.bisect_left(harmful.keys, max(low, _from(at - policy.frequency_window_ms)), i, j)
+        frequent_low = max(low, _from(at - policy.frequency_window_ms))
         escalation, escalation_events = self._escalation(low, high, at, now)
         victims = frozenset(
             pseudonym for pseudonym, keys in self.victims.items()
             if bisect.bisect_left(keys, low) < bisect.bisect_right(keys, high)
         )
+        with_victims = self.with_victims.latest(low, high)
         multipliers = self._multipliers(low, high, at)
         if len(victims) >= 2:
-            multipliers.append(multiple_victims(self.with_victims.between(low, high), policy))
+            multipliers.append(multiple_victims(with_victims, policy))
+        candidates = self._weighing_most(low, high, now)
         scored = scoring(
-            facts=self.facts.between(low, high),
-            harmful=tuple(harmful.events[i:j]),
-            gravest=self._gravest(low, high, now),
+            separations=self.separations.between(low, high),
+            harmful=weighing_most(candidates),
+            last_harmful=harmful.keys[j - 1] if i < j else None,
+            gravest=max(candidates, key=ranking) if candidates else None,
             total_gravity=gravity_value(harmful.gravity_sums[j] - harmful.gravity_sums[i]),
             weighted_gravity=decayed_value(harmful.weight_sums[j] - harmful.weight_sums[i], now),
-            frequent=tuple(harmful.events[frequent_from:j]),
+            frequent=weighing_most(self._weighing_most(frequent_low, high, now)),
+            frequent_count=j - bisect.bisect_left(harmful.keys, frequent_low, i, j),
             escalation=escalation,
             escalation_events=escalation_events,
             victims=victims,
+            with_victims=with_victims,
             multipliers=multipliers,
             policy=policy,
         )
         return scored, self.overrides.between(low, high)
 
-    def _gravest(self, low: Key, high: Key, now: Stamp) -> Weighted | None:
-        """Within one gravity the latest event weighs most, so the gravest is among the latest of each."""
-        best: Weighted | None = None
+    def _weighing_most(self, low: Key, high: Key, now: Stamp) -> list[Weighted]:
+        """Candidates for the events weighing most: within one gravity, the latest weigh most."""
+        candidates = []
         for gravity, run in self.by_gravity.items():
             i, j = run.span(low, high)
-            if i == j:
-                continue
-            candidate = Weighted(run.events[j - 1], gravity, decay(run.stamps[j - 1], now))
-            if best is None or (candidate.weight, candidate.event.sort_key) > (best.weight, best.event.sort_key):
-                best = candidate
-        return best
+            candidates.extend(
+                Weighted(run.events[k], gravity, decay(run.stamps[k], now))
+                for k in range(max(i, j - CONTRIBUTION_EVENTS), j)
+            )
+        return candidates
 
     def _escalation(self, low: Key, high: Key, at: int, now: Stamp) -> tuple[float, tuple[RiskEvent, ...]]:
         policy = self.policy
@@ -178,18 +205,21 @@ class _Scored:
                            - (run.weight_sums[end] - run.weight_sums[start]))
         if not lesser:
             return 0.0, ()
-        events = self.harmful.events[i:earlier_to]
-        gravities = self.harmful.gravities[i:earlier_to]
+        named = sorted(
+            (event for gravity, run in self.by_gravity.items() if gravity < top_gravity
+             for event in run.latest_before(low, recent_from, CONTRIBUTION_EVENTS - 1)),
+            key=lambda event: event.sort_key,
+        )[-(CONTRIBUTION_EVENTS - 1):]
         return (
             policy.escalation_weight * (decayed_value(excess, now) / (earlier_to - i)),
-            (*(event for event, gravity in zip(events, gravities) if gravity < top_gravity), top_event),
+            (*named, top_event),
         )
 
     def _multipliers(self, low: Key, high: Key, at: int) -> list[ActiveMultiplier]:
         active = []
         for multiplier in self.policy.multipliers:
             window = multiplier.window_ms
-            carrying = self.carrying[multiplier.name].between(
+            carrying = self.carrying[multiplier.name].latest(
                 low if window is None else max(low, _from(at - window)), high
             )
             if not carrying:

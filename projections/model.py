@@ -46,21 +46,29 @@ class SubjectState:
     def event_ids(self) -> _EventIds:
         return _EventIds(self)
 
+    def around(self, t: int, window: int) -> tuple[RiskEvent, ...]:
+        """The events within `window` ms of time `t`, either side, found by bisection."""
+        start = bisect.bisect_left(self.events, t - window, key=_event_time)
+        return self.events[start:bisect.bisect_right(self.events, t + window, lo=start, key=_event_time)]
+
     def prefix(self, count: int) -> SubjectState:
         """The state of its first `count` events, sharing the ledger."""
         return SubjectState(self.subject, self.events[:count], self.ledger)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable and compact: the subject once, empty fields left out."""
-        return {"format": STATE_FORMAT, "subject": self.subject, "events": [_compact(event) for event in self.events]}
+        return {"format": STATE_FORMAT, "subject": self.subject, "events": [compact(event) for event in self.events]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SubjectState:
         if data.get("format") != STATE_FORMAT:
             raise ValueError(f"format: unsupported subject state format {data.get('format')!r}")
-        subject = data["subject"]
-        events = sorted((_expand(subject, compact) for compact in data["events"]), key=_sort_key)
-        return cls(subject, tuple(events))
+        return cls.from_compact(data["subject"], data["events"])
+
+    @classmethod
+    def from_compact(cls, subject: str, events: Iterable[Mapping[str, Any]]) -> SubjectState:
+        """The state of these events in `to_dict`'s compact form, in any order."""
+        return cls(subject, tuple(sorted((_expand(subject, compact) for compact in events), key=_sort_key)))
 
 
 class _EventIds:
@@ -87,7 +95,8 @@ def _event_time(event: RiskEvent) -> int:
     return event.event_time
 
 
-def _compact(event: RiskEvent) -> dict[str, Any]:
+def compact(event: RiskEvent) -> dict[str, Any]:
+    """One event as the state stores it: the subject is the state's."""
     compact: dict[str, Any] = {
         "id": event.event_id,
         "type": event.source_type,
@@ -338,7 +347,7 @@ def assessment(
         _contribution("gravity", components.gravity, scoring.harmful),
         _contribution("recency", components.recency, scoring.harmful),
         _contribution("frequency", components.frequency, scoring.frequent),
-        _contribution("victims", components.victims, [event for event in scoring.facts if event.victims]),
+        _contribution("victims", components.victims, scoring.with_victims),
     ]
     if scoring.escalation > 0:
         contributions.append(_contribution("escalation", components.escalation, scoring.escalation_events))
@@ -383,7 +392,7 @@ def _overridden_level(override: Override, override_event: RiskEvent, scoring: Sc
 
     An override judged the facts known then; lowering the level must not hide a later strangulation.
     """
-    if scoring.harmful and scoring.harmful[-1].sort_key > override_event.sort_key:
+    if scoring.last_harmful is not None and scoring.last_harmful > override_event.sort_key:
         return max(override.level, computed)
     return override.level
 

@@ -6,12 +6,12 @@ score = (sum of gravity x decay + escalation) x frequency x min(cap, product of 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from projections.decay import Stamp, decay, decayed_value, exact_gravity, gravity_value, stamp
-from projections.events import RiskEvent
+from projections.events import Marker, RiskEvent
 from projections.policy import Policy
 
 MULTIPLE_VICTIMS = "multiple_victims"
@@ -39,20 +39,29 @@ class ActiveMultiplier:
 
 @dataclass(frozen=True, slots=True)
 class Scoring:
-    facts: tuple[RiskEvent, ...]
-    harmful: tuple[RiskEvent, ...]  # in sort-key order
+    """The score and its parts. Event lists are bounded (CONTRIBUTION_EVENTS, in sort-key order):
+    an assessment names the events that weigh most, never the whole history."""
+
+    separations: tuple[RiskEvent, ...]  # facts with the separation marker, for the explanation
+    harmful: tuple[RiskEvent, ...]  # the harmful events weighing most now
+    last_harmful: tuple[int, str] | None  # sort key of the latest harmful event
     gravest: Weighted | None  # the harmful event weighing most now (the latest of equals)
     total_gravity: float
     weighted_gravity: float
     recency: float
-    frequent: tuple[RiskEvent, ...]
+    frequent: tuple[RiskEvent, ...]  # the frequency window's harmful events weighing most now
+    frequent_count: int
     frequency: float
     escalation: float
-    escalation_events: tuple[RiskEvent, ...]
+    escalation_events: tuple[RiskEvent, ...]  # the latest lesser earlier acts, then the gravest recent one
     victims: frozenset[str]
-    multipliers: tuple[ActiveMultiplier, ...]
+    with_victims: tuple[RiskEvent, ...]  # the latest facts naming a victim
+    multipliers: tuple[ActiveMultiplier, ...]  # each with its latest carrying events
     markers: float
     score: float
+
+
+CONTRIBUTION_EVENTS = 10  # events named per factor
 
 
 # (policy version, event facts) -> gravity: a function of both, computed once per kind of event
@@ -95,40 +104,53 @@ def score(facts: Sequence[RiskEvent], at: int, policy: Policy) -> Scoring:
         sum(exact_gravity(gravity) * when.exact for (_, gravity), when in zip(harmful, stamps)), now
     )
     weighted = [Weighted(event, gravity, decay(when, now)) for (event, gravity), when in zip(harmful, stamps)]
-    frequent = tuple(event for event, _ in harmful if at - event.event_time <= policy.frequency_window_ms)
+    frequent = [item for item in weighted if at - item.event.event_time <= policy.frequency_window_ms]
     escalation, escalation_events = _escalation(harmful, stamps, now, at, policy)
     victims = frozenset(victim.pseudonym for event in facts for victim in event.victims)
+    with_victims = tuple(event for event in facts if event.victims)[-CONTRIBUTION_EVENTS:]
     multipliers = _active_multipliers(facts, at, policy)
     if len(victims) >= 2:
-        multipliers.append(multiple_victims(tuple(event for event in facts if event.victims), policy))
+        multipliers.append(multiple_victims(with_victims, policy))
     return scoring(
-        facts=tuple(facts), harmful=tuple(event for event, _ in harmful),
-        gravest=max(weighted, key=_ranking) if weighted else None, total_gravity=total_gravity,
-        weighted_gravity=weighted_gravity, frequent=frequent, escalation=escalation,
-        escalation_events=escalation_events, victims=victims, multipliers=multipliers, policy=policy,
+        separations=tuple(event for event in facts if Marker.SEPARATION in event.markers),
+        harmful=weighing_most(weighted), last_harmful=harmful[-1][0].sort_key if harmful else None,
+        gravest=max(weighted, key=ranking) if weighted else None, total_gravity=total_gravity,
+        weighted_gravity=weighted_gravity, frequent=weighing_most(frequent), frequent_count=len(frequent),
+        escalation=escalation, escalation_events=escalation_events, victims=victims, with_victims=with_victims,
+        multipliers=multipliers, policy=policy,
     )
 
 
-def scoring(*, facts: tuple[RiskEvent, ...], harmful: tuple[RiskEvent, ...], gravest: Weighted | None,
-            total_gravity: float, weighted_gravity: float, frequent: tuple[RiskEvent, ...], escalation: float,
-            escalation_events: tuple[RiskEvent, ...], victims: frozenset[str],
+def weighing_most(weighted: Iterable[Weighted]) -> tuple[RiskEvent, ...]:
+    """The CONTRIBUTION_EVENTS events weighing most (the latest of equals), in sort-key order."""
+    top = sorted(weighted, key=ranking)[-CONTRIBUTION_EVENTS:]
+    return tuple(sorted((item.event for item in top), key=lambda event: event.sort_key))
+
+
+def scoring(*, separations: tuple[RiskEvent, ...], harmful: tuple[RiskEvent, ...],
+            last_harmful: tuple[int, str] | None, gravest: Weighted | None, total_gravity: float,
+            weighted_gravity: float, frequent: tuple[RiskEvent, ...], frequent_count: int, escalation: float,
+            escalation_events: tuple[RiskEvent, ...], victims: frozenset[str], with_victims: tuple[RiskEvent, ...],
             multipliers: list[ActiveMultiplier], policy: Policy) -> Scoring:
     """The score from its parts, however they were summed."""
-    frequency = min(policy.frequency_cap, 1.0 + policy.frequency_step * max(0, len(frequent) - 1))
+    frequency = min(policy.frequency_cap, 1.0 + policy.frequency_step * max(0, frequent_count - 1))
     multipliers.sort(key=lambda multiplier: (-multiplier.factor, multiplier.name))
     markers = min(policy.multiplier_cap, math.prod(multiplier.factor for multiplier in multipliers))
     return Scoring(
-        facts=facts,
+        separations=separations,
         harmful=harmful,
+        last_harmful=last_harmful,
         gravest=gravest,
         total_gravity=total_gravity,
         weighted_gravity=weighted_gravity,
         recency=weighted_gravity / total_gravity if total_gravity else 0.0,
         frequent=frequent,
+        frequent_count=frequent_count,
         frequency=frequency,
         escalation=escalation,
         escalation_events=escalation_events,
         victims=victims,
+        with_victims=with_victims,
         multipliers=tuple(multipliers),
         markers=markers,
         score=round((weighted_gravity + escalation) * frequency * markers, 2),
@@ -139,7 +161,7 @@ def multiple_victims(with_victims: tuple[RiskEvent, ...], policy: Policy) -> Act
     return ActiveMultiplier(MULTIPLE_VICTIMS, policy.multiple_victims_factor, frozenset(), with_victims)
 
 
-def _ranking(item: Weighted) -> tuple[float, tuple[int, str]]:
+def ranking(item: Weighted) -> tuple[float, tuple[int, str]]:
     return (item.weight, item.event.sort_key)
 
 
@@ -165,10 +187,8 @@ def _escalation(harmful: Sequence[tuple[RiskEvent, float]], stamps: Sequence[Sta
     if not lesser:
         return 0.0, ()
     excess = sum((exact_gravity(top) - exact_gravity(gravity)) * when.exact for _, gravity, when in lesser)
-    return (
-        policy.escalation_weight * (decayed_value(excess, now) / len(earlier)),
-        (*(event for event, _, _ in lesser), top_event),
-    )
+    named = tuple(event for event, _, _ in lesser)[-(CONTRIBUTION_EVENTS - 1):]
+    return policy.escalation_weight * (decayed_value(excess, now) / len(earlier)), (*named, top_event)
 
 
 def _active_multipliers(facts: Sequence[RiskEvent], at: int, policy: Policy) -> list[ActiveMultiplier]:
@@ -187,7 +207,8 @@ def _active_multipliers(facts: Sequence[RiskEvent], at: int, policy: Policy) -> 
             continue
         if _ended(facts, carrying[-1].sort_key, multiplier.ended_by):
             continue
-        active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers, carrying))
+        active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers,
+                                       carrying[-CONTRIBUTION_EVENTS:]))
     return active
 
 

@@ -73,7 +73,8 @@ class ArchivedEvent:
 @dataclass(frozen=True, slots=True)
 class ProjectionRow:
     subject: str
-    state: dict[str, Any]
+    state_added: list[tuple[int, str, dict[str, Any]]]  # (event time, event id, compact event) new in the state
+    state_from: int  # event time of the state's first event: rows before it fell behind retention
     assessment: dict[str, Any]
     level: str
     score: float
@@ -224,14 +225,26 @@ class Store:
             tracked = await _tracked(connection, cluster_id, partitions, lock=False)
         return {tp: offset + 1 for tp, offset in tracked.items() if offset >= 0}
 
-    async def load_states(self, connection: asyncpg.Connection, subjects: Sequence[str]) -> dict[str, tuple[dict[str, Any], int]]:
-        """subject -> (stored state, event time in ms the projection was assessed at), rows locked."""
+    async def lock_projections(self, connection: asyncpg.Connection,
+                               subjects: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """subject -> (state version, event time in ms the projection was assessed at), rows locked."""
         rows = await connection.fetch(
-            """SELECT subject, state, (extract(epoch FROM assessed_at) * 1000)::bigint AS assessed_at
-               FROM risk_projection WHERE subject = ANY($1::text[]) ORDER BY subject FOR UPDATE""",
+            """SELECT subject, state_version, (extract(epoch FROM assessed_at) * 1000)::bigint AS assessed_at
+               FROM subject_projection WHERE subject = ANY($1::text[]) ORDER BY subject FOR UPDATE""",
             list(subjects),
         )
-        return {row["subject"]: (row["state"], int(row["assessed_at"])) for row in rows}
+        return {row["subject"]: (row["state_version"], int(row["assessed_at"])) for row in rows}
+
+    async def load_state_events(self, connection: asyncpg.Connection,
+                                subjects: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """subject -> the compact events of its stored state (callers lock the projection rows first)."""
+        rows = await connection.fetch(
+            "SELECT subject, event FROM risk_state_event WHERE subject = ANY($1::text[])", list(subjects)
+        )
+        events: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            events.setdefault(row["subject"], []).append(row["event"])
+        return events
 
     async def archived_ids(self, connection: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
         rows = await connection.fetch(
@@ -331,20 +344,35 @@ async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) 
     if effects.projections:
         p = effects.projections
         await connection.execute(
-            """INSERT INTO risk_projection (subject, state, assessment, level, score, region, caseload,
-                                            policy_version, assessed_at, next_review_at, updated_at)
-               SELECT s, st::jsonb, a::jsonb, l, sc, r, c, pv, at, nr, now()
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
-                           $8::text[], $9::timestamptz[], $10::timestamptz[]) AS x(s, st, a, l, sc, r, c, pv, at, nr)
-               ON CONFLICT (subject) DO UPDATE SET state = EXCLUDED.state, assessment = EXCLUDED.assessment,
+            """INSERT INTO subject_projection (subject, assessment, level, score, region, caseload,
+                                               policy_version, assessed_at, next_review_at, updated_at, state_version)
+               SELECT s, a::jsonb, l, sc, r, c, pv, at, nr, now(), 1
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[],
+                           $7::text[], $8::timestamptz[], $9::timestamptz[]) AS x(s, a, l, sc, r, c, pv, at, nr)
+               ON CONFLICT (subject) DO UPDATE SET assessment = EXCLUDED.assessment,
                    level = EXCLUDED.level, score = EXCLUDED.score, region = EXCLUDED.region,
                    caseload = EXCLUDED.caseload, policy_version = EXCLUDED.policy_version,
-                   assessed_at = EXCLUDED.assessed_at, next_review_at = EXCLUDED.next_review_at, updated_at = now()""",
-            [r.subject for r in p], [stored_json(r.state) for r in p], [stored_json(r.assessment) for r in p], [r.level for r in p],
+                   assessed_at = EXCLUDED.assessed_at, next_review_at = EXCLUDED.next_review_at, updated_at = now(),
+                   state_version = subject_projection.state_version + 1""",
+            [r.subject for r in p], [stored_json(r.assessment) for r in p], [r.level for r in p],
             [r.score for r in p], [r.region for r in p], [r.caseload for r in p], [r.policy_version for r in p],
             [ms_to_datetime(r.assessed_at) for r in p],
             [ms_to_datetime(r.next_review_at) if r.next_review_at is not None else None for r in p],
         )
+        await connection.execute(
+            """DELETE FROM risk_state_event e USING unnest($1::text[], $2::bigint[]) AS x(s, t)
+               WHERE e.subject = x.s AND e.event_time < x.t""",
+            [r.subject for r in p], [r.state_from for r in p],
+        )
+        added = [(r.subject, time, event_id, event) for r in p for time, event_id, event in r.state_added]
+        if added:
+            subjects, times, ids, events = _columns(added, 4)
+            await connection.execute(
+                """INSERT INTO risk_state_event (subject, event_time, event_id, event)
+                   SELECT s, t, i, e::jsonb FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS x(s, t, i, e)
+                   ON CONFLICT DO NOTHING""",
+                subjects, times, ids, [stored_json(event) for event in events],
+            )
     if effects.history:
         h = effects.history
         await connection.execute(

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Sequence
 
 import asyncpg
 
 from projections.alerts import Alert, evaluate_arrival
 from projections.events import TICKS, RiskEvent
-from projections.model import Assessment, SubjectState, assess, empty_state, fold
+from projections.model import Assessment, SubjectState, assess, compact, empty_state, fold
 from projections.policy import Policy
 from projections.store import AlertRow, ArchivedEvent, BatchEffects, HistoryRow, ProjectionRow, Store
 from schemas.codec import decode_risk_event
@@ -24,6 +25,9 @@ from streams.consume import Record
 from streams.topology import ALERTS, RISK_CHANGES
 
 log = logging.getLogger(__name__)
+
+STATE_CACHE_SUBJECTS = 4096  # states kept between batches: a subject's next events usually come soon
+NO_STATE_FROM = -(2**63)  # an empty state drops no stored rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,7 @@ class RiskProcessor:
         self.store = store
         self.policy = policy
         self.cluster_id = cluster_id
+        self.states = StateCache(STATE_CACHE_SUBJECTS)
 
     async def process(self, batch: Sequence[Record]) -> BatchOutcome:
         offsets: dict[tuple[str, int], list[int]] = {}
@@ -59,8 +64,9 @@ class RiskProcessor:
                     new_events.append(event)
             effects = BatchEffects(offsets={tp: max(offs) for tp, offs in offsets.items()})
             if new_events:
-                stored = await self.store.load_states(connection, sorted({e.subject for e in new_events}))
-                alerts = self._apply(new_events, sources, stored, effects)
+                touched.update(event.subject for event in new_events)
+                stored = await self._load(connection, sorted(touched))
+                alerts = self._apply(new_events, sources, stored, effects, written)
             else:
                 alerts = []
             stamps = {e.event_id: sources[e.event_id].timestamp_ms for e in new_events}
@@ -68,7 +74,17 @@ class RiskProcessor:
             outcome = BatchOutcome(len(new_events), len(events) - len(new_events), refused, tuple(alerts), accepted_ms)
             return effects
 
-        effects = await self.store.apply_batch(self.cluster_id, offsets, compute)
+        touched: set[str] = set()
+        written: dict[str, tuple[int, SubjectState]] = {}  # subject -> (state version, state) once committed
+        try:
+            effects = await self.store.apply_batch(self.cluster_id, offsets, compute)
+        except BaseException:
+            self.states.forget(touched)
+            raise
+        if effects is None:
+            self.states.forget(touched)
+        else:
+            self.states.keep(written)
         if effects is not None and outcome.alerts:
             # only alerts this batch raised first: a late event re-checks alerts raised before
             outcome = replace(outcome, alerts=tuple(a for a in outcome.alerts if a.alert_id in effects.new_alert_ids))
@@ -90,18 +106,34 @@ class RiskProcessor:
             sources[event.event_id] = record
         return events, sources, refused
 
+    async def _load(self, connection: asyncpg.Connection,
+                    subjects: Sequence[str]) -> dict[str, tuple[SubjectState, int, int]]:
+        """subject -> (state, assessed at, state version), rows locked; only states not kept are read."""
+        rows = await self.store.lock_projections(connection, subjects)
+        stale = [subject for subject, (version, _) in rows.items() if self.states.get(subject, version) is None]
+        read = await self.store.load_state_events(connection, stale) if stale else {}
+        loaded = {}
+        for subject, (version, assessed_at) in rows.items():
+            state = self.states.get(subject, version) or SubjectState.from_compact(subject, read.get(subject, ()))
+            loaded[subject] = (state, assessed_at, version)
+        return loaded
+
     def _apply(
         self,
         events: Sequence[RiskEvent],
         sources: dict[str, Record],
-        stored: dict[str, tuple[dict[str, Any], int]],
+        stored: dict[str, tuple[SubjectState, int, int]],
         effects: BatchEffects,
+        written: dict[str, tuple[int, SubjectState]],
     ) -> list[Alert]:
         states: dict[str, SubjectState] = {}
         as_of: dict[str, int] = {}
-        for subject, (state, assessed_at) in stored.items():
-            states[subject] = SubjectState.from_dict(state)
+        versions: dict[str, int] = {}
+        for subject, (state, assessed_at, version) in stored.items():
+            states[subject] = state
             as_of[subject] = assessed_at
+            versions[subject] = version
+        folded: dict[str, list[RiskEvent]] = {}  # subject -> events the batch added to its state
         alerts: list[Alert] = []
         raised: set[str] = set()  # a late event re-checks later ones: the same alert may come again
         latest: dict[str, tuple[Assessment, RiskEvent]] = {}
@@ -109,6 +141,8 @@ class RiskProcessor:
             subject = event.subject
             before = states.get(subject) or empty_state(subject)
             after = before if event.source_type in TICKS else fold(before, event)
+            if after is not before:
+                folded.setdefault(subject, []).append(event)
             at = max(as_of.get(subject, event.event_time), event.event_time)
             as_of[subject] = at
             states[subject] = after
@@ -129,8 +163,14 @@ class RiskProcessor:
             ))
             effects.alerts.extend(_alert_row(alert) for alert in fired)
         for subject, (assessment, event) in latest.items():
+            state = states[subject]
+            written[subject] = (versions.get(subject, 0) + 1, state)
             effects.projections.append(ProjectionRow(
-                subject=subject, state=states[subject].to_dict(), assessment=assessment.to_dict(),
+                subject=subject,
+                state_added=[(added.event_time, added.event_id, compact(added)) for added in folded.get(subject, ())
+                             if added.event_id in state.event_ids],
+                state_from=state.events[0].event_time if state.events else NO_STATE_FROM,
+                assessment=assessment.to_dict(),
                 level=assessment.level.label, score=assessment.score, region=_home_region(states[subject], event),
                 caseload=_caseload(states[subject]), policy_version=assessment.policy_version,
                 assessed_at=assessment.at, next_review_at=assessment.next_review_at,
@@ -141,6 +181,36 @@ class RiskProcessor:
                 "assessed_at": assessment.at, "causing_event_id": event.event_id,
             }, sort_keys=True).encode()))
         return alerts
+
+
+class StateCache:
+    """Subjects' states between batches, least recently used first out, each with its stored version.
+
+    A state is reused only while the projection row still has the version this worker wrote, so
+    a subject another worker has since written (after a rebalance) is read again.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._states: OrderedDict[str, tuple[int, SubjectState]] = OrderedDict()
+
+    def get(self, subject: str, version: int) -> SubjectState | None:
+        kept = self._states.get(subject)
+        if kept is None or kept[0] != version:
+            return None
+        self._states.move_to_end(subject)
+        return kept[1]
+
+    def keep(self, states: dict[str, tuple[int, SubjectState]]) -> None:
+        for subject, kept in states.items():
+            self._states[subject] = kept
+            self._states.move_to_end(subject)
+        while len(self._states) > self.capacity:
+            self._states.popitem(last=False)
+
+    def forget(self, subjects: set[str]) -> None:
+        for subject in subjects:
+            self._states.pop(subject, None)
 
 
 def _alert_row(alert: Alert) -> AlertRow:
