@@ -136,32 +136,37 @@ class _Scored:
         for run in self.ended_by.get(event.source_type, ()):
             run.add(event)
 
-    def score(self, first: Key, last: Key, at: int) -> tuple[Scoring, tuple[RiskEvent, ...]]:
-        """`scoring.score` of the facts with first <= key <= last in the horizon at `at`, and the overrides."""
+    def score(self, first: Key, last: Key, at: int, *, named: bool = True) -> tuple[Scoring, tuple[RiskEvent, ...]]:
+        """`scoring.score` of the facts with first <= key <= last in the horizon at `at`, and the overrides.
+
+        Unless `named`, the event lists are left empty: the level and the victims need none of them.
+        """
         policy = self.policy
         low, high = max(first, _from(at - policy.horizon_ms)), min(last, _to(at))
         now = stamp(at, policy.half_life_ms)
         harmful = self.harmful
         i, j = harmful.span(low, high)
         frequent_low = max(low, _from(at - policy.frequency_window_ms))
-        escalation, escalation_events = self._escalation(low, high, at, now)
+        escalation, escalation_events = self._escalation(low, high, at, now, named)
         victims = frozenset(
             pseudonym for pseudonym, keys in self.victims.items()
             if bisect.bisect_left(keys, low) < bisect.bisect_right(keys, high)
         )
-        with_victims = self.with_victims.latest(low, high)
+        with_victims = self.with_victims.latest(low, high) if named else ()
         multipliers = self._multipliers(low, high, at)
         if len(victims) >= 2:
             multipliers.append(multiple_victims(with_victims, policy))
-        candidates = self._weighing_most(low, high, now)
+        # within one gravity the latest weigh most: the latest few of each gravity hold the top ones,
+        # of the horizon and of the frequency window (its latest few are among the horizon's)
+        candidates = self._weighing_most(low, high, now) if named else []
         scored = scoring(
-            separations=self.separations.between(low, high),
+            separations=self.separations.between(low, high) if named else (),
             harmful=weighing_most(candidates),
             last_harmful=harmful.keys[j - 1] if i < j else None,
             gravest=max(candidates, key=ranking) if candidates else None,
             total_gravity=gravity_value(harmful.gravity_sums[j] - harmful.gravity_sums[i]),
             weighted_gravity=decayed_value(harmful.weight_sums[j] - harmful.weight_sums[i], now),
-            frequent=weighing_most(self._weighing_most(frequent_low, high, now)),
+            frequent=weighing_most(item for item in candidates if item.event.sort_key >= frequent_low),
             frequent_count=j - bisect.bisect_left(harmful.keys, frequent_low, i, j),
             escalation=escalation,
             escalation_events=escalation_events,
@@ -173,7 +178,7 @@ class _Scored:
         return scored, self.overrides.between(low, high)
 
     def _weighing_most(self, low: Key, high: Key, now: Stamp) -> list[Weighted]:
-        """Candidates for the events weighing most: within one gravity, the latest weigh most."""
+        """The latest CONTRIBUTION_EVENTS of each gravity: the events weighing most are among them."""
         candidates = []
         for gravity, run in self.by_gravity.items():
             i, j = run.span(low, high)
@@ -183,7 +188,8 @@ class _Scored:
             )
         return candidates
 
-    def _escalation(self, low: Key, high: Key, at: int, now: Stamp) -> tuple[float, tuple[RiskEvent, ...]]:
+    def _escalation(self, low: Key, high: Key, at: int, now: Stamp,
+                    named: bool) -> tuple[float, tuple[RiskEvent, ...]]:
         policy = self.policy
         recent_from = max(low, _from(at - policy.escalation_recent_ms))
         top: tuple[float, RiskEvent] | None = None
@@ -205,14 +211,16 @@ class _Scored:
                            - (run.weight_sums[end] - run.weight_sums[start]))
         if not lesser:
             return 0.0, ()
-        named = sorted(
+        if not named:
+            return policy.escalation_weight * (decayed_value(excess, now) / (earlier_to - i)), ()
+        lesser_named = sorted(
             (event for gravity, run in self.by_gravity.items() if gravity < top_gravity
              for event in run.latest_before(low, recent_from, CONTRIBUTION_EVENTS - 1)),
             key=lambda event: event.sort_key,
         )[-(CONTRIBUTION_EVENTS - 1):]
         return (
             policy.escalation_weight * (decayed_value(excess, now) / (earlier_to - i)),
-            (*named, top_event),
+            (*lesser_named, top_event),
         )
 
     def _multipliers(self, low: Key, high: Key, at: int) -> list[ActiveMultiplier]:

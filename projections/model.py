@@ -289,21 +289,22 @@ class Brief:
 
 def assess_brief(state: SubjectState, at: int, policy: Policy) -> Brief:
     """The level and victim count of `assess(state, at, policy)`, at a fraction of its cost."""
-    level, _, scoring, *_ = _level(state, at, policy)
+    level, _, scoring, *_ = _level(state, at, policy, named=False)
     return Brief(level, len(scoring.victims))
 
 
-def scored(state: SubjectState, at: int, policy: Policy) -> tuple[Scoring, Sequence[RiskEvent]]:
+def scored(state: SubjectState, at: int, policy: Policy, *,
+           named: bool = True) -> tuple[Scoring, Sequence[RiskEvent]]:
     """The score of the state's facts in the horizon at `at`, and the overrides there, from its ledger."""
     if not state.events:
         return score((), at, policy), ()
-    return state.ledger.scored(policy).score(state.events[0].sort_key, state.events[-1].sort_key, at)
+    return state.ledger.scored(policy).score(state.events[0].sort_key, state.events[-1].sort_key, at, named=named)
 
 
 def _level(
-    state: SubjectState, at: int, policy: Policy
+    state: SubjectState, at: int, policy: Policy, *, named: bool = True
 ) -> tuple[Level, Level, Scoring, Override | None, int | None]:
-    scoring, overrides = scored(state, at, policy)
+    scoring, overrides = scored(state, at, policy, named=named)
     return _judged(scoring, overrides, policy, _latest_time(state, at, policy))
 
 
