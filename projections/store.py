@@ -284,14 +284,14 @@ class Store:
         rows = await self.pool.fetch("SELECT subject, assessment FROM risk_projection ORDER BY subject")
         return [(row["subject"], row["assessment"]) for row in rows]
 
-    async def archived_bodies(self, prefetch: int = 20_000) -> AsyncIterator[bytes]:
-        """The archive in (subject, event time) order, streamed with a server-side cursor."""
+    async def archived_bodies(self, prefetch: int = 20_000) -> AsyncIterator[tuple[str, bytes]]:
+        """(subject, body) of the archive in (subject, event time) order, streamed with a server-side cursor."""
         async with self.pool.acquire() as connection, connection.transaction():
             cursor = connection.cursor(
-                "SELECT body FROM event_archive ORDER BY subject, event_time, event_id", prefetch=prefetch
+                "SELECT subject, body FROM event_archive ORDER BY subject, event_time, event_id", prefetch=prefetch
             )
             async for row in cursor:
-                yield bytes(row["body"])
+                yield row["subject"], bytes(row["body"])
 
 
 async def _lock_tracking(connection: asyncpg.Connection, cluster_id: str, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -331,16 +331,10 @@ async def _advance_tracking(connection: asyncpg.Connection, cluster_id: str, off
 
 async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) -> None:
     if effects.archive:
-        a = effects.archive
-        await connection.execute(
-            """INSERT INTO event_archive (event_id, subject, source_type, agency, region, event_time, recorded_time, body)
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::timestamptz[], $7::timestamptz[], $8::bytea[])
-               ON CONFLICT (event_id) DO NOTHING""",
-            [e.event_id for e in a], [e.subject for e in a], [e.source_type for e in a], [e.agency for e in a],
-            [e.region for e in a], [ms_to_datetime(e.event_time) for e in a],
-            [ms_to_datetime(e.recorded_time) for e in a], [e.body for e in a],
-        )
+        await _copy_new(connection, "event_archive", ARCHIVE_COLUMNS, [
+            (e.event_id, e.subject, e.source_type, e.agency, e.region, ms_to_datetime(e.event_time),
+             ms_to_datetime(e.recorded_time), e.body) for e in effects.archive
+        ])
     if effects.projections:
         p = effects.projections
         await connection.execute(
@@ -374,14 +368,10 @@ async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) 
                 subjects, times, ids, [stored_json(event) for event in events],
             )
     if effects.history:
-        h = effects.history
-        await connection.execute(
-            """INSERT INTO risk_history (subject, event_id, event_time, level, score, explanation, policy_version)
-               SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::float8[], $6::text[], $7::text[])
-               ON CONFLICT DO NOTHING""",
-            [r.subject for r in h], [r.event_id for r in h], [ms_to_datetime(r.event_time) for r in h],
-            [r.level for r in h], [r.score for r in h], [r.explanation for r in h], [r.policy_version for r in h],
-        )
+        await _copy_new(connection, "risk_history", HISTORY_COLUMNS, [
+            (r.subject, r.event_id, ms_to_datetime(r.event_time), r.level, r.score, r.explanation, r.policy_version)
+            for r in effects.history
+        ])
     new_alerts: list[AlertRow] = []
     if effects.alerts:
         al = effects.alerts
@@ -409,6 +399,28 @@ async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) 
                SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])""",
             topics, keys, messages,
         )
+
+
+ARCHIVE_COLUMNS = ("event_id", "subject", "source_type", "agency", "region", "event_time", "recorded_time", "body")
+HISTORY_COLUMNS = ("subject", "event_id", "event_time", "level", "score", "explanation", "policy_version")
+
+
+async def _copy_new(connection: asyncpg.Connection, table: str, columns: Sequence[str],
+                    records: list[tuple[Any, ...]]) -> None:
+    """Rows by COPY into a temporary table, then into `table`, skipping rows already there.
+
+    COPY is the fastest way in, but it cannot skip conflicts: a replayed event is already archived.
+    The temporary table is emptied at commit and lives as long as the connection.
+    """
+    staging = f"staging_{table}"
+    names = ", ".join(columns)
+    await connection.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    await connection.copy_records_to_table(staging, records=records, columns=list(columns))
+    await connection.execute(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING; TRUNCATE {staging}"
+    )
 
 
 def stored_json(value: Any) -> str:
