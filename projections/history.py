@@ -103,16 +103,11 @@ class _Scored:
         self.by_gravity: dict[float, _Harmful] = {}  # a policy has few distinct gravities
         self.victims: dict[str, list[Key]] = {}
         self.with_victims = _Run()
-        self.carrying = {multiplier.name: _Run() for multiplier in policy.multipliers}
-        self.ending = {multiplier.name: _Run() for multiplier in policy.multipliers}
-        # marker or event type -> the runs an event with it joins, looked up once per event
-        self.carried_by: dict[str, list[_Run]] = {}
-        self.ended_by: dict[str, list[_Run]] = {}
-        for multiplier in policy.multipliers:
-            for marker in multiplier.markers:
-                self.carried_by.setdefault(marker, []).append(self.carrying[multiplier.name])
-            for source_type in multiplier.ended_by:
-                self.ended_by.setdefault(source_type, []).append(self.ending[multiplier.name])
+        # multiplier name -> its carrying (ending) events; made when the first one comes, since a
+        # worker keeps thousands of small states and most multipliers never apply to one subject
+        self.carrying: dict[str, _Run] = {}
+        self.ending: dict[str, _Run] = {}
+        self.carried_by, self.ended_by = _joined(policy)
 
     def add(self, event: RiskEvent) -> None:
         policy = self.policy
@@ -130,11 +125,10 @@ class _Scored:
             self.with_victims.add(event)
             for victim in event.victims:
                 self.victims.setdefault(victim.pseudonym, []).append(event.sort_key)
-        joined = {id(run): run for marker in event.markers for run in self.carried_by.get(marker, ())}
-        for run in joined.values():
-            run.add(event)
-        for run in self.ended_by.get(event.source_type, ()):
-            run.add(event)
+        for name in {name for marker in event.markers for name in self.carried_by.get(marker, ())}:
+            self.carrying.setdefault(name, _Run()).add(event)
+        for name in self.ended_by.get(event.source_type, ()):
+            self.ending.setdefault(name, _Run()).add(event)
 
     def score(self, first: Key, last: Key, at: int, *, named: bool = True) -> tuple[Scoring, tuple[RiskEvent, ...]]:
         """`scoring.score` of the facts with first <= key <= last in the horizon at `at`, and the overrides.
@@ -227,16 +221,37 @@ class _Scored:
         active = []
         for multiplier in self.policy.multipliers:
             window = multiplier.window_ms
-            carrying = self.carrying[multiplier.name].latest(
-                low if window is None else max(low, _from(at - window)), high
-            )
+            run = self.carrying.get(multiplier.name)
+            if run is None:
+                continue
+            carrying = run.latest(low if window is None else max(low, _from(at - window)), high)
             if not carrying:
                 continue
-            ending = self.ending[multiplier.name]
+            ending = self.ending.get(multiplier.name, _NONE)
             if bisect.bisect_right(ending.keys, carrying[-1].sort_key) < bisect.bisect_right(ending.keys, high):
                 continue  # an ending event came after the last carrying one
             active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers, carrying))
         return active
+
+
+_NONE = _Run()  # stands for a run no event has joined; never added to
+
+_JOINED: dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]] = {}
+
+
+def _joined(policy: Policy) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Marker -> multipliers it carries, event type -> multipliers it ends; once per policy version."""
+    joined = _JOINED.get(policy.version)
+    if joined is None:
+        carried_by: dict[str, list[str]] = {}
+        ended_by: dict[str, list[str]] = {}
+        for multiplier in policy.multipliers:
+            for marker in multiplier.markers:
+                carried_by.setdefault(marker, []).append(multiplier.name)
+            for source_type in multiplier.ended_by:
+                ended_by.setdefault(source_type, []).append(multiplier.name)
+        joined = _JOINED[policy.version] = (carried_by, ended_by)
+    return joined
 
 
 class Ledger:

@@ -26,7 +26,7 @@ from streams.topology import ALERTS, RISK_CHANGES
 
 log = logging.getLogger(__name__)
 
-STATE_CACHE_SUBJECTS = 4096  # states kept between batches: a subject's next events usually come soon
+STATE_CACHE_SUBJECTS = 1024  # states kept between batches: a subject's next events usually come soon
 NO_STATE_FROM = -(2**63)  # an empty state drops no stored rows
 
 
