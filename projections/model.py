@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.events import DAY_MS, TICKS, RiskEvent, Victim
+from projections.events import DAY_MS, OVERRIDE, TICKS, RiskEvent, Victim
 from projections.explain import explain
 from projections.history import Ledger
 from projections.levels import Level
@@ -21,6 +21,9 @@ from projections.scoring import Scoring, score
 
 STATE_FORMAT = 1
 RETENTION_MS = STATE_RETENTION_DAYS * DAY_MS
+# Below this many events, scoring from scratch is cheaper than keeping a ledger (and gives the
+# same bits): most subjects have a handful of events, and a rebuild assesses each state once.
+LEDGER_FROM = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +55,8 @@ class SubjectState:
         return self.events[start:bisect.bisect_right(self.events, t + window, lo=start, key=_event_time)]
 
     def prefix(self, count: int) -> SubjectState:
-        """The state of its first `count` events, sharing the ledger."""
-        return SubjectState(self.subject, self.events[:count], self.ledger)
+        """The state of its first `count` events, sharing the ledger (if one is worth having)."""
+        return SubjectState(self.subject, self.events[:count], self.ledger if _ledgered(self) else None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable and compact: the subject once, empty fields left out."""
@@ -83,8 +86,15 @@ class _EventIds:
         events = self.state.events
         if not events or not isinstance(event_id, str):
             return False
+        if not _ledgered(self.state):
+            return any(event.event_id == event_id for event in events)
         key = self.state.ledger.ids.get(event_id)
         return key is not None and events[0].sort_key <= key <= events[-1].sort_key
+
+
+def _ledgered(state: SubjectState, more: int = 0) -> bool:
+    """Whether the state has a ledger, or is long enough (with `more` events) to be worth one."""
+    return state.ledger_ is not None or len(state.events) + more >= LEDGER_FROM
 
 
 def _sort_key(event: RiskEvent) -> tuple[int, str]:
@@ -166,7 +176,7 @@ def fold(state: SubjectState, event: RiskEvent) -> SubjectState:
 
 def _extended(state: SubjectState, event: RiskEvent) -> Ledger | None:
     """The state's ledger with `event` after its last event, if it can be shared (else None)."""
-    if not state.events:
+    if not state.events or not _ledgered(state, 1):
         return None
     ledger, last = state.ledger, state.events[-1].sort_key
     if ledger.last == last:
@@ -295,9 +305,13 @@ def assess_brief(state: SubjectState, at: int, policy: Policy) -> Brief:
 
 def scored(state: SubjectState, at: int, policy: Policy, *,
            named: bool = True) -> tuple[Scoring, Sequence[RiskEvent]]:
-    """The score of the state's facts in the horizon at `at`, and the overrides there, from its ledger."""
-    if not state.events:
-        return score((), at, policy), ()
+    """The score of the state's facts in the horizon at `at`, and the overrides there: from the ledger
+    when the state has one (or is long enough for one), else from scratch; the same bits either way."""
+    if not state.events or not _ledgered(state):
+        start = bisect.bisect_left(state.events, at - policy.horizon_ms, key=_event_time)
+        in_horizon = state.events[start:bisect.bisect_right(state.events, at, lo=start, key=_event_time)]
+        facts = [event for event in in_horizon if event.source_type != OVERRIDE]
+        return score(facts, at, policy), [event for event in in_horizon if event.source_type == OVERRIDE]
     return state.ledger.scored(policy).score(state.events[0].sort_key, state.events[-1].sort_key, at, named=named)
 
 

@@ -7,8 +7,13 @@ live path (states sharing one ledger) and through the reference (tests/reference
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from projections import model
 
 from projections.alerts import evaluate_arrival
 from projections.digest import projection_digest
@@ -19,6 +24,15 @@ from tests.reference_model import arrival_from_scratch, assess_from_scratch
 from tests.test_model_properties import POLICY, SPAN_MS, SUBJECT, T0, assessment_times, event_logs
 
 DETERMINISTIC = settings(max_examples=60, deadline=None, derandomize=True)
+
+
+@pytest.fixture(autouse=True, scope="module", params=[0, model.LEDGER_FROM], ids=["ledger", "short-from-scratch"])
+def ledger_from(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every state on the ledger, then the shipped threshold (short states scored from scratch)."""
+    shipped = model.LEDGER_FROM
+    model.LEDGER_FROM = request.param
+    yield
+    model.LEDGER_FROM = shipped
 
 ticks = st.builds(
     lambda kind, hours: kind(SUBJECT, T0 + hours * 3_600_000, region="syd"),
