@@ -74,7 +74,7 @@ class ArchivedEvent:
 class ProjectionRow:
     subject: str
     state_added: list[tuple[int, str, dict[str, Any]]]  # (event time, event id, compact event) new in the state
-    state_from: int  # event time of the state's first event: rows before it fell behind retention
+    state_from: int | None  # when stored events fell behind retention: the first kept event's time
     assessment: dict[str, Any]
     level: str
     score: float
@@ -353,11 +353,11 @@ async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) 
             [ms_to_datetime(r.assessed_at) for r in p],
             [ms_to_datetime(r.next_review_at) if r.next_review_at is not None else None for r in p],
         )
-        await connection.execute(
-            """DELETE FROM risk_state_event e USING unnest($1::text[], $2::bigint[]) AS x(s, t)
-               WHERE e.subject = x.s AND e.event_time < x.t""",
-            [r.subject for r in p], [r.state_from for r in p],
-        )
+        dropping = [r for r in p if r.state_from is not None]  # rare: only when the cut-off moved past stored events
+        for r in dropping:
+            await connection.execute(
+                "DELETE FROM risk_state_event WHERE subject = $1 AND event_time < $2", r.subject, r.state_from
+            )
         added = [(r.subject, time, event_id, event) for r in p for time, event_id, event in r.state_added]
         if added:
             subjects, times, ids, events = _columns(added, 4)

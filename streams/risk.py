@@ -27,7 +27,6 @@ from streams.topology import ALERTS, RISK_CHANGES
 log = logging.getLogger(__name__)
 
 STATE_CACHE_SUBJECTS = 1024  # states kept between batches: a subject's next events usually come soon
-NO_STATE_FROM = -(2**63)  # an empty state drops no stored rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +168,7 @@ class RiskProcessor:
                 subject=subject,
                 state_added=[(added.event_time, added.event_id, compact(added)) for added in folded.get(subject, ())
                              if added.event_id in state.event_ids],
-                state_from=state.events[0].event_time if state.events else NO_STATE_FROM,
+                state_from=_dropped_before(stored.get(subject), state),
                 assessment=assessment.to_dict(),
                 level=assessment.level.label, score=assessment.score, region=_home_region(states[subject], event),
                 caseload=_caseload(states[subject]), policy_version=assessment.policy_version,
@@ -211,6 +210,16 @@ class StateCache:
     def forget(self, subjects: set[str]) -> None:
         for subject in subjects:
             self._states.pop(subject, None)
+
+
+def _dropped_before(stored: tuple[SubjectState, int, int] | None, state: SubjectState) -> int | None:
+    """The first kept event's time when the batch dropped stored events behind retention, else None.
+
+    Events drop from the front only, so stored ones dropped exactly when the first stored one did.
+    """
+    if stored is None or not stored[0].events or stored[0].events[0].event_id in state.event_ids:
+        return None
+    return state.events[0].event_time
 
 
 def _alert_row(alert: Alert) -> AlertRow:
