@@ -1,13 +1,16 @@
 """The history-length sweep: what one new event costs the risk stage when the subject already
 has N events in his state.
 
-It runs the risk stage's pure work for one event, as a batch of one: read the stored state,
-fold the event, check its alerts and assess (`evaluate_arrival`), write the state and the
-assessment back as the store would. No broker, no database: the figure is CPU time (or, under
-callgrind, instructions) per event, by component, for N = 10, 100 and 1,000. A cost flat in N
-means a long-known subject costs what a new one does.
+It runs the risk stage's pure work for one event, as a batch of one, on the state as the
+worker holds it between batches: fold the event, check its alerts and assess
+(`evaluate_arrival`), and make what the store is sent (the event's state row and the
+assessment, as JSON). No broker, no database: the figure is CPU time (or, under callgrind,
+instructions) per event, by component, for N = 10, 100 and 1,000, and beside it the cost of
+reading a state the worker does not hold. A cost flat in N means a long-known subject costs
+what a new one does.
 
     python -m services.benchmark.sweep --history 1000 --new 50     # CPU microseconds per event
+    valgrind --tool=callgrind python -m services.benchmark.sweep --quiet --history 1000 --new 10 [--prepare-only]
 """
 
 from __future__ import annotations
