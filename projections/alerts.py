@@ -154,7 +154,7 @@ def evaluate_arrival(
         return evaluate_event(before, after, event, policy)
     alerts: list[Alert] = []
     for index in range(position, len(after.events)):
-        earlier = SubjectState(after.subject, after.events[:index])
+        earlier = after.prefix(index)  # shares after's ledger: each re-check costs no rebuild
         alerts += evaluate_event(earlier, fold(earlier, after.events[index]), after.events[index], policy)[0]
     return alerts, assess(after, event.event_time, policy)
 
@@ -217,8 +217,8 @@ def _red_flag_separation(context: _Context) -> _Firing | None:
     event, window = context.event, context.policy.red_flag_window_ms
     near = [
         other
-        for other in context.after.events
-        if other.event_id != event.event_id and abs(other.event_time - event.event_time) <= window
+        for other in context.after.around(event.event_time, window)
+        if other.event_id != event.event_id
     ]
     pairs: list[tuple[RiskEvent, RiskEvent]] = []  # (separation, act)
     if Marker.SEPARATION in event.markers:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from projections.events import DAY_MS, Marker, RiskEvent
 from projections.levels import Level
 from projections.policy import Policy
-from projections.scoring import MULTIPLE_VICTIMS, ActiveMultiplier, Scoring, Weighted, gravest
+from projections.scoring import MULTIPLE_VICTIMS, ActiveMultiplier, Scoring, Weighted
 
 MAX_PHRASES = 3
 RED_FLAG_MARKERS: frozenset[str] = frozenset({Marker.STRANGULATION, Marker.THREAT_TO_KILL})
@@ -89,8 +89,8 @@ def explain(
         if phrase not in phrases and len(phrases) < MAX_PHRASES:
             phrases.append(phrase)
 
-    if scoring.weighted:
-        add(_gravest_phrase(gravest(scoring.weighted), scoring, at, policy, mentioned))
+    if scoring.gravest is not None:
+        add(_gravest_phrase(scoring.gravest, scoring, at, policy, mentioned))
     else:
         add(f"no harmful event in the last {policy.horizon_ms // DAY_MS} days")
     for multiplier in scoring.multipliers:
@@ -98,8 +98,8 @@ def explain(
             add(_multiplier_phrase(multiplier, len(scoring.victims), at))
     if scoring.escalation > 0:
         add(f"escalating: graver acts in the last {policy.escalation_recent_ms // DAY_MS} days than before")
-    if len(scoring.frequent) > 1:
-        add(f"{len(scoring.frequent)} harmful events in the last {policy.frequency_window_ms // DAY_MS} days")
+    if scoring.frequent_count > 1:
+        add(f"{scoring.frequent_count} harmful events in the last {policy.frequency_window_ms // DAY_MS} days")
     level_phrase = _level_phrase(level, computed_level, override)
     if assessment is not None and Level.parse(assessment.attributes["assessed_level"]) >= computed_level:
         level_phrase += f" ({assessment_phrase(assessment)})"
@@ -140,7 +140,7 @@ def _gravest_phrase(top: Weighted, scoring: Scoring, at: int, policy: Policy, me
     if marker is not None:
         mentioned.update(multiplier.name for multiplier in scoring.multipliers if marker in multiplier.markers)
     if marker in RED_FLAG_MARKERS:
-        separation = _nearest_separation(event, scoring.facts, policy.red_flag_window_ms)
+        separation = _nearest_separation(event, scoring.separations, policy.red_flag_window_ms)
         if separation is not None:
             mentioned.update(
                 multiplier.name for multiplier in scoring.multipliers if Marker.SEPARATION in multiplier.markers

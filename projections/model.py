@@ -14,36 +14,87 @@ from typing import Any
 
 from projections.events import DAY_MS, OVERRIDE, TICKS, RiskEvent, Victim
 from projections.explain import explain
+from projections.history import Ledger
 from projections.levels import Level
 from projections.policy import STATE_RETENTION_DAYS, Policy
 from projections.scoring import Scoring, score
 
 STATE_FORMAT = 1
 RETENTION_MS = STATE_RETENTION_DAYS * DAY_MS
+# Below this many events, scoring from scratch is cheaper than keeping a ledger (and gives the
+# same bits): most subjects have a handful of events, and a rebuild assesses each state once.
+LEDGER_FROM = 32
 
 
 @dataclass(frozen=True, slots=True)
 class SubjectState:
-    """A subject's events, sorted by (event_time, event_id), unique by event_id; nothing else is stored."""
+    """A subject's events, sorted by (event_time, event_id), unique by event_id; nothing else is stored.
+
+    The ledger (lists and prefix sums for assessment) is derived from the events, made when first
+    needed and shared with the states folded from this one, so that a fold costs O(1) amortised.
+    """
 
     subject: str
     events: tuple[RiskEvent, ...] = ()
-    event_ids: frozenset[str] = field(init=False, compare=False, repr=False)
+    ledger_: Ledger | None = field(default=None, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "event_ids", frozenset(event.event_id for event in self.events))
+    @property
+    def ledger(self) -> Ledger:
+        if self.ledger_ is None:
+            object.__setattr__(self, "ledger_", Ledger(self.events))
+        assert self.ledger_ is not None
+        return self.ledger_
+
+    @property
+    def event_ids(self) -> _EventIds:
+        return _EventIds(self)
+
+    def around(self, t: int, window: int) -> tuple[RiskEvent, ...]:
+        """The events within `window` ms of time `t`, either side, found by bisection."""
+        start = bisect.bisect_left(self.events, t - window, key=_event_time)
+        return self.events[start:bisect.bisect_right(self.events, t + window, lo=start, key=_event_time)]
+
+    def prefix(self, count: int) -> SubjectState:
+        """The state of its first `count` events, sharing the ledger (if one is worth having)."""
+        return SubjectState(self.subject, self.events[:count], self.ledger if _ledgered(self) else None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable and compact: the subject once, empty fields left out."""
-        return {"format": STATE_FORMAT, "subject": self.subject, "events": [_compact(event) for event in self.events]}
+        return {"format": STATE_FORMAT, "subject": self.subject, "events": [compact(event) for event in self.events]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SubjectState:
         if data.get("format") != STATE_FORMAT:
             raise ValueError(f"format: unsupported subject state format {data.get('format')!r}")
-        subject = data["subject"]
-        events = sorted((_expand(subject, compact) for compact in data["events"]), key=_sort_key)
-        return cls(subject, tuple(events))
+        return cls.from_compact(data["subject"], data["events"])
+
+    @classmethod
+    def from_compact(cls, subject: str, events: Iterable[Mapping[str, Any]]) -> SubjectState:
+        """The state of these events in `to_dict`'s compact form, in any order."""
+        return cls(subject, tuple(sorted((_expand(subject, compact) for compact in events), key=_sort_key)))
+
+
+class _EventIds:
+    """Membership of an event id in a state, looked up in its ledger."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: SubjectState) -> None:
+        self.state = state
+
+    def __contains__(self, event_id: object) -> bool:
+        events = self.state.events
+        if not events or not isinstance(event_id, str):
+            return False
+        if not _ledgered(self.state):
+            return any(event.event_id == event_id for event in events)
+        key = self.state.ledger.ids.get(event_id)
+        return key is not None and events[0].sort_key <= key <= events[-1].sort_key
+
+
+def _ledgered(state: SubjectState, more: int = 0) -> bool:
+    """Whether the state has a ledger, or is long enough (with `more` events) to be worth one."""
+    return state.ledger_ is not None or len(state.events) + more >= LEDGER_FROM
 
 
 def _sort_key(event: RiskEvent) -> tuple[int, str]:
@@ -54,7 +105,8 @@ def _event_time(event: RiskEvent) -> int:
     return event.event_time
 
 
-def _compact(event: RiskEvent) -> dict[str, Any]:
+def compact(event: RiskEvent) -> dict[str, Any]:
+    """One event as the state stores it: the subject is the state's."""
     compact: dict[str, Any] = {
         "id": event.event_id,
         "type": event.source_type,
@@ -110,11 +162,27 @@ def fold(state: SubjectState, event: RiskEvent) -> SubjectState:
     cutoff = latest - RETENTION_MS
     if event.event_time < cutoff:
         return state
-    position = bisect.bisect_left(state.events, event.sort_key, key=_sort_key)
-    events = (*state.events[:position], event, *state.events[position:])
+    ledger: Ledger | None = None
+    if not state.events or event.sort_key > state.events[-1].sort_key:
+        events = (*state.events, event)
+        ledger = _extended(state, event)
+    else:  # a late event: the lists are made again when first needed
+        position = bisect.bisect_left(state.events, event.sort_key, key=_sort_key)
+        events = (*state.events[:position], event, *state.events[position:])
     if events[0].event_time < cutoff:
         events = events[bisect.bisect_left(events, cutoff, key=_event_time) :]
-    return SubjectState(state.subject, events)
+    return SubjectState(state.subject, events, ledger)
+
+
+def _extended(state: SubjectState, event: RiskEvent) -> Ledger | None:
+    """The state's ledger with `event` after its last event, if it can be shared (else None)."""
+    if not state.events or not _ledgered(state, 1):
+        return None
+    ledger, last = state.ledger, state.events[-1].sort_key
+    if ledger.last == last:
+        ledger.append(event)
+        return ledger
+    return ledger if ledger.follows(last, event) else None
 
 
 def fold_all(state: SubjectState, events: Iterable[RiskEvent]) -> SubjectState:
@@ -231,36 +299,61 @@ class Brief:
 
 def assess_brief(state: SubjectState, at: int, policy: Policy) -> Brief:
     """The level and victim count of `assess(state, at, policy)`, at a fraction of its cost."""
-    level, _, scoring, *_ = _level(state, at, policy)
+    level, _, scoring, *_ = _level(state, at, policy, named=False)
     return Brief(level, len(scoring.victims))
 
 
-def _level(
-    state: SubjectState, at: int, policy: Policy
-) -> tuple[Level, Level, Scoring, Override | None, list[RiskEvent], Sequence[RiskEvent]]:
-    start = bisect.bisect_left(state.events, at - policy.horizon_ms, key=_event_time)
+def scored(state: SubjectState, at: int, policy: Policy, *,
+           named: bool = True) -> tuple[Scoring, Sequence[RiskEvent]]:
+    """The score of the state's facts in the horizon at `at`, and the overrides there: from the ledger
+    when the state has one (or is long enough for one), else from scratch; the same bits either way."""
+    if not state.events or not _ledgered(state):
+        start = bisect.bisect_left(state.events, at - policy.horizon_ms, key=_event_time)
+        in_horizon = state.events[start:bisect.bisect_right(state.events, at, lo=start, key=_event_time)]
+        facts = [event for event in in_horizon if event.source_type != OVERRIDE]
+        return score(facts, at, policy), [event for event in in_horizon if event.source_type == OVERRIDE]
+    return state.ledger.scored(policy).score(state.events[0].sort_key, state.events[-1].sort_key, at, named=named)
+
+
+Judged = tuple[Level, Level, Scoring, "Override | None", "int | None", "RiskEvent | None"]
+
+
+def _level(state: SubjectState, at: int, policy: Policy, *, named: bool = True) -> Judged:
+    scoring, overrides = scored(state, at, policy, named=named)
     end = bisect.bisect_right(state.events, at, key=_event_time)
-    in_horizon = state.events[start:end]
-    facts = [event for event in in_horizon if event.source_type != OVERRIDE]
-    overrides = [event for event in in_horizon if event.source_type == OVERRIDE]
-    scoring = score(facts, at, policy)
+    latest = None
+    if end and state.events[end - 1].event_time >= at - policy.horizon_ms:
+        latest = state.events[end - 1].event_time  # of the latest event (fact or override) in the horizon
+    return _judged(scoring, overrides, policy, latest, current_assessment(state.events, at, policy, end=end))
+
+
+def _judged(scoring: Scoring, overrides: Sequence[RiskEvent], policy: Policy, latest: int | None,
+            structured: RiskEvent | None) -> Judged:
+    """`structured`: the current structured assessment (current_assessment), a floor under the computed level."""
     computed_level = policy.level_for(scoring.score)
-    held = held_by_assessment(computed_level, current_assessment(facts, at, policy))
+    held = held_by_assessment(computed_level, structured)
     override = _override(overrides)
     level = held if override is None else _overridden_level(override, overrides[-1], scoring, held)
-    return level, computed_level, scoring, override, facts, in_horizon
+    return level, computed_level, scoring, override, latest, structured
 
 
-def current_assessment(facts: Sequence[RiskEvent], at: int, policy: Policy) -> RiskEvent | None:
-    """The latest structured risk assessment, while the policy's validity window still covers it.
+def current_assessment(events: Sequence[RiskEvent], at: int, policy: Policy, *,
+                       end: int | None = None) -> RiskEvent | None:
+    """The latest structured risk assessment of `events[:end]` (in time order, none after `at`), while
+    the policy's validity window, and the horizon, still cover it.
 
-    A newer assessment replaces an older one, whatever either concluded.
+    A newer assessment replaces an older one, whatever either concluded. The look goes back over
+    the window only, never over the whole history.
     """
     if policy.assessment_valid_ms is None:
         return None
-    for event in reversed(facts):
+    oldest = at - min(policy.assessment_valid_ms, policy.horizon_ms)
+    for index in range((len(events) if end is None else end) - 1, -1, -1):
+        event = events[index]
+        if event.event_time < oldest:
+            return None
         if "assessed_level" in event.attributes:
-            return event if at - event.event_time <= policy.assessment_valid_ms else None
+            return event
     return None
 
 
@@ -273,7 +366,12 @@ def held_by_assessment(level: Level, assessment: RiskEvent | None) -> Level:
 
 def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
     """The subject's risk at `at` (epoch ms), from the events up to then, under the policy."""
-    level, computed_level, scoring, override, facts, in_horizon = _level(state, at, policy)
+    return assessment(_level(state, at, policy), at, policy)
+
+
+def assessment(judged: Judged, at: int, policy: Policy) -> Assessment:
+    """The assessment from the judged score (`assess` and the tests' from-scratch reference share it)."""
+    level, computed_level, scoring, override, latest, structured = judged
 
     components = Components(
         gravity=round(scoring.total_gravity, 4),
@@ -283,12 +381,11 @@ def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
         escalation=round(scoring.escalation, 4),
         markers=round(scoring.markers, 4),
     )
-    harmful = [item.event for item in scoring.weighted]
     contributions = [
-        _contribution("gravity", components.gravity, harmful),
-        _contribution("recency", components.recency, harmful),
-        _contribution("frequency", components.frequency, [item.event for item in scoring.frequent]),
-        _contribution("victims", components.victims, [event for event in facts if event.victims]),
+        _contribution("gravity", components.gravity, scoring.harmful),
+        _contribution("recency", components.recency, scoring.harmful),
+        _contribution("frequency", components.frequency, scoring.frequent),
+        _contribution("victims", components.victims, scoring.with_victims),
     ]
     if scoring.escalation > 0:
         contributions.append(_contribution("escalation", components.escalation, scoring.escalation_events))
@@ -304,7 +401,7 @@ def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
         override=override,
         policy_version=policy.version,
         at=at,
-        next_review_at=_next_review(in_horizon, at, policy.review_ms[level]),
+        next_review_at=_next_review(latest, at, policy.review_ms[level]),
         explanation=explain(
             level=level,
             computed_level=computed_level,
@@ -312,7 +409,7 @@ def assess(state: SubjectState, at: int, policy: Policy) -> Assessment:
             scoring=scoring,
             at=at,
             policy=policy,
-            assessment=current_assessment(facts, at, policy),
+            assessment=structured,
         ),
     )
 
@@ -334,16 +431,15 @@ def _overridden_level(override: Override, override_event: RiskEvent, scoring: Sc
 
     An override judged the facts known then; lowering the level must not hide a later strangulation.
     """
-    if any(item.event.sort_key > override_event.sort_key for item in scoring.weighted):
+    if scoring.last_harmful is not None and scoring.last_harmful > override_event.sort_key:
         return max(override.level, computed)
     return override.level
 
 
-def _next_review(in_horizon: Sequence[RiskEvent], at: int, interval: int) -> int | None:
+def _next_review(last: int | None, at: int, interval: int) -> int | None:
     """The next point after `at` on the review cycle that starts at the subject's latest event."""
-    if not in_horizon:
+    if last is None:
         return None
-    last = in_horizon[-1].event_time
     return last + ((at - last) // interval + 1) * interval
 
 

@@ -10,10 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from projections.events import RiskEvent
+from projections.decay import Stamp, decay, decayed_value, exact_gravity, gravity_value, stamp
+from projections.events import Marker, RiskEvent
 from projections.policy import Policy
 
-_LN2 = math.log(2)
 MULTIPLE_VICTIMS = "multiple_victims"
 
 
@@ -39,19 +39,29 @@ class ActiveMultiplier:
 
 @dataclass(frozen=True, slots=True)
 class Scoring:
-    facts: tuple[RiskEvent, ...]
-    weighted: tuple[Weighted, ...]
+    """The score and its parts. Event lists are bounded (CONTRIBUTION_EVENTS, in sort-key order):
+    an assessment names the events that weigh most, never the whole history."""
+
+    separations: tuple[RiskEvent, ...]  # facts with the separation marker, for the explanation
+    harmful: tuple[RiskEvent, ...]  # the harmful events weighing most now
+    last_harmful: tuple[int, str] | None  # sort key of the latest harmful event
+    gravest: Weighted | None  # the harmful event weighing most now (the latest of equals)
     total_gravity: float
     weighted_gravity: float
     recency: float
-    frequent: tuple[Weighted, ...]
+    frequent: tuple[RiskEvent, ...]  # the frequency window's harmful events weighing most now
+    frequent_count: int
     frequency: float
     escalation: float
-    escalation_events: tuple[RiskEvent, ...]
+    escalation_events: tuple[RiskEvent, ...]  # the latest lesser earlier acts, then the gravest recent one
     victims: frozenset[str]
-    multipliers: tuple[ActiveMultiplier, ...]
+    with_victims: tuple[RiskEvent, ...]  # the latest facts naming a victim
+    multipliers: tuple[ActiveMultiplier, ...]  # each with its latest carrying events
     markers: float
     score: float
+
+
+CONTRIBUTION_EVENTS = 10  # events named per factor
 
 
 # (policy version, event facts) -> gravity: a function of both, computed once per kind of event
@@ -82,49 +92,81 @@ def _event_gravity(event: RiskEvent, policy: Policy) -> float:
 
 
 def score(facts: Sequence[RiskEvent], at: int, policy: Policy) -> Scoring:
-    """Score the facts (sorted, all at or before `at`, within the horizon) at time `at`."""
-    weighted = tuple(
-        Weighted(event, gravity, math.exp(-_LN2 * (at - event.event_time) / policy.half_life_ms))
-        for event in facts
-        if (gravity := event_gravity(event, policy)) > 0
+    """Score the facts (sorted, all at or before `at`, within the horizon) at time `at`, from scratch.
+
+    The reference: `projections.history` keeps the same sums per event and must give the same bits.
+    """
+    now = stamp(at, policy.half_life_ms)
+    harmful = [(event, gravity) for event in facts if (gravity := event_gravity(event, policy)) > 0]
+    stamps = [stamp(event.event_time, policy.half_life_ms) for event, _ in harmful]
+    total_gravity = gravity_value(sum(exact_gravity(gravity) for _, gravity in harmful))
+    weighted_gravity = decayed_value(
+        sum(exact_gravity(gravity) * when.exact for (_, gravity), when in zip(harmful, stamps)), now
     )
-    # fsum over a sorted sequence: the same bits whatever order the events arrived in.
-    total_gravity = math.fsum(item.gravity for item in weighted)
-    weighted_gravity = math.fsum(item.weight for item in weighted)
-
-    frequent = tuple(item for item in weighted if at - item.event.event_time <= policy.frequency_window_ms)
-    frequency = min(policy.frequency_cap, 1.0 + policy.frequency_step * max(0, len(frequent) - 1))
-
-    escalation, escalation_events = _escalation(weighted, at, policy)
-
+    weighted = [Weighted(event, gravity, decay(when, now)) for (event, gravity), when in zip(harmful, stamps)]
+    frequent = [item for item in weighted if at - item.event.event_time <= policy.frequency_window_ms]
+    escalation, escalation_events = _escalation(harmful, stamps, now, at, policy)
     victims = frozenset(victim.pseudonym for event in facts for victim in event.victims)
+    with_victims = tuple(event for event in facts if event.victims)[-CONTRIBUTION_EVENTS:]
     multipliers = _active_multipliers(facts, at, policy)
     if len(victims) >= 2:
-        with_victims = tuple(event for event in facts if event.victims)
-        multipliers.append(
-            ActiveMultiplier(MULTIPLE_VICTIMS, policy.multiple_victims_factor, frozenset(), with_victims)
-        )
+        multipliers.append(multiple_victims(with_victims, policy))
+    return scoring(
+        separations=tuple(event for event in facts if Marker.SEPARATION in event.markers),
+        harmful=weighing_most(weighted), last_harmful=harmful[-1][0].sort_key if harmful else None,
+        gravest=max(weighted, key=ranking) if weighted else None, total_gravity=total_gravity,
+        weighted_gravity=weighted_gravity, frequent=weighing_most(frequent), frequent_count=len(frequent),
+        escalation=escalation, escalation_events=escalation_events, victims=victims, with_victims=with_victims,
+        multipliers=multipliers, policy=policy,
+    )
+
+
+def weighing_most(weighted: Iterable[Weighted]) -> tuple[RiskEvent, ...]:
+    """The CONTRIBUTION_EVENTS events weighing most (the latest of equals), in sort-key order."""
+    top = sorted(weighted, key=ranking)[-CONTRIBUTION_EVENTS:]
+    return tuple(sorted((item.event for item in top), key=lambda event: event.sort_key))
+
+
+def scoring(*, separations: tuple[RiskEvent, ...], harmful: tuple[RiskEvent, ...],
+            last_harmful: tuple[int, str] | None, gravest: Weighted | None, total_gravity: float,
+            weighted_gravity: float, frequent: tuple[RiskEvent, ...], frequent_count: int, escalation: float,
+            escalation_events: tuple[RiskEvent, ...], victims: frozenset[str], with_victims: tuple[RiskEvent, ...],
+            multipliers: list[ActiveMultiplier], policy: Policy) -> Scoring:
+    """The score from its parts, however they were summed."""
+    frequency = min(policy.frequency_cap, 1.0 + policy.frequency_step * max(0, frequent_count - 1))
     multipliers.sort(key=lambda multiplier: (-multiplier.factor, multiplier.name))
     markers = min(policy.multiplier_cap, math.prod(multiplier.factor for multiplier in multipliers))
-
     return Scoring(
-        facts=tuple(facts),
-        weighted=weighted,
+        separations=separations,
+        harmful=harmful,
+        last_harmful=last_harmful,
+        gravest=gravest,
         total_gravity=total_gravity,
         weighted_gravity=weighted_gravity,
         recency=weighted_gravity / total_gravity if total_gravity else 0.0,
         frequent=frequent,
+        frequent_count=frequent_count,
         frequency=frequency,
         escalation=escalation,
         escalation_events=escalation_events,
         victims=victims,
+        with_victims=with_victims,
         multipliers=tuple(multipliers),
         markers=markers,
         score=round((weighted_gravity + escalation) * frequency * markers, 2),
     )
 
 
-def _escalation(weighted: Sequence[Weighted], at: int, policy: Policy) -> tuple[float, tuple[RiskEvent, ...]]:
+def multiple_victims(with_victims: tuple[RiskEvent, ...], policy: Policy) -> ActiveMultiplier:
+    return ActiveMultiplier(MULTIPLE_VICTIMS, policy.multiple_victims_factor, frozenset(), with_victims)
+
+
+def ranking(item: Weighted) -> tuple[float, tuple[int, str]]:
+    return (item.weight, item.event.sort_key)
+
+
+def _escalation(harmful: Sequence[tuple[RiskEvent, float]], stamps: Sequence[Stamp], now: Stamp, at: int,
+                policy: Policy) -> tuple[float, tuple[RiskEvent, ...]]:
     """How much graver the gravest recent act is than the earlier acts, times the policy's weight.
 
     It is the mean, over earlier harmful events, of (recent gravity - earlier gravity, if positive)
@@ -132,21 +174,21 @@ def _escalation(weighted: Sequence[Weighted], at: int, policy: Policy) -> tuple[
     weight x decay x g, while the weighted gravity rises by decay x g; the weight is at most 1
     (the policy checks), so a graver earlier act never lowers the score.
     """
-    recent = [item for item in weighted if at - item.event.event_time <= policy.escalation_recent_ms]
-    earlier = [item for item in weighted if at - item.event.event_time > policy.escalation_recent_ms]
+    recent = [(event, gravity) for event, gravity in harmful if at - event.event_time <= policy.escalation_recent_ms]
+    earlier = [
+        (event, gravity, when)
+        for (event, gravity), when in zip(harmful, stamps)
+        if at - event.event_time > policy.escalation_recent_ms
+    ]
     if not recent or not earlier:
         return 0.0, ()
-    gravest_recent = max(recent, key=lambda item: (item.gravity, item.event.sort_key))
-    lesser = [item for item in earlier if item.gravity < gravest_recent.gravity]
+    top_event, top = max(recent, key=lambda item: (item[1], item[0].sort_key))
+    lesser = [(event, gravity, when) for event, gravity, when in earlier if gravity < top]
     if not lesser:
         return 0.0, ()
-    excess = math.fsum((gravest_recent.gravity - item.gravity) * item.decay for item in lesser) / len(earlier)
-    return policy.escalation_weight * excess, (*(item.event for item in lesser), gravest_recent.event)
-
-
-def gravest(weighted: Iterable[Weighted]) -> Weighted:
-    """The event weighing most now (the latest of equals)."""
-    return max(weighted, key=lambda item: (item.weight, item.event.sort_key))
+    excess = sum((exact_gravity(top) - exact_gravity(gravity)) * when.exact for _, gravity, when in lesser)
+    named = tuple(event for event, _, _ in lesser)[-(CONTRIBUTION_EVENTS - 1):]
+    return policy.escalation_weight * (decayed_value(excess, now) / len(earlier)), (*named, top_event)
 
 
 def _active_multipliers(facts: Sequence[RiskEvent], at: int, policy: Policy) -> list[ActiveMultiplier]:
@@ -165,7 +207,8 @@ def _active_multipliers(facts: Sequence[RiskEvent], at: int, policy: Policy) -> 
             continue
         if _ended(facts, carrying[-1].sort_key, multiplier.ended_by):
             continue
-        active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers, carrying))
+        active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers,
+                                       carrying[-CONTRIBUTION_EVENTS:]))
     return active
 
 

@@ -75,7 +75,8 @@ class ArchivedEvent:
 @dataclass(frozen=True, slots=True)
 class ProjectionRow:
     subject: str
-    state: dict[str, Any]
+    state_added: list[tuple[int, str, dict[str, Any]]]  # (event time, event id, compact event) new in the state
+    state_from: int | None  # when stored events fell behind retention: the first kept event's time
     assessment: dict[str, Any]
     level: str
     score: float
@@ -270,14 +271,26 @@ class Store:
             tracked = await _tracked(connection, cluster_id, partitions, lock=False)
         return {tp: offset + 1 for tp, offset in tracked.items() if offset >= 0}
 
-    async def load_states(self, connection: asyncpg.Connection, subjects: Sequence[str]) -> dict[str, tuple[dict[str, Any], int]]:
-        """subject -> (stored state, event time in ms the projection was assessed at), rows locked."""
+    async def lock_projections(self, connection: asyncpg.Connection,
+                               subjects: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """subject -> (state version, event time in ms the projection was assessed at), rows locked."""
         rows = await connection.fetch(
-            """SELECT subject, state, (extract(epoch FROM assessed_at) * 1000)::bigint AS assessed_at
-               FROM risk_projection WHERE subject = ANY($1::text[]) ORDER BY subject FOR UPDATE""",
+            """SELECT subject, state_version, (extract(epoch FROM assessed_at) * 1000)::bigint AS assessed_at
+               FROM subject_projection WHERE subject = ANY($1::text[]) ORDER BY subject FOR UPDATE""",
             list(subjects),
         )
-        return {row["subject"]: (row["state"], int(row["assessed_at"])) for row in rows}
+        return {row["subject"]: (row["state_version"], int(row["assessed_at"])) for row in rows}
+
+    async def load_state_events(self, connection: asyncpg.Connection,
+                                subjects: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """subject -> the compact events of its stored state (callers lock the projection rows first)."""
+        rows = await connection.fetch(
+            "SELECT subject, event FROM risk_state_event WHERE subject = ANY($1::text[])", list(subjects)
+        )
+        events: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            events.setdefault(row["subject"], []).append(row["event"])
+        return events
 
     async def archived_ids(self, connection: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
         rows = await connection.fetch(
@@ -317,14 +330,14 @@ class Store:
         rows = await self.pool.fetch("SELECT subject, assessment FROM risk_projection ORDER BY subject")
         return [(row["subject"], row["assessment"]) for row in rows]
 
-    async def archived_bodies(self, prefetch: int = 20_000) -> AsyncIterator[bytes]:
-        """The archive in (subject, event time) order, streamed with a server-side cursor."""
+    async def archived_bodies(self, prefetch: int = 20_000) -> AsyncIterator[tuple[str, bytes]]:
+        """(subject, body) of the archive in (subject, event time) order, streamed with a server-side cursor."""
         async with self.pool.acquire() as connection, connection.transaction():
             cursor = connection.cursor(
-                "SELECT body FROM event_archive ORDER BY subject, event_time, event_id", prefetch=prefetch
+                "SELECT subject, body FROM event_archive ORDER BY subject, event_time, event_id", prefetch=prefetch
             )
             async for row in cursor:
-                yield bytes(row["body"])
+                yield row["subject"], bytes(row["body"])
 
 
 async def _lock_tracking(connection: asyncpg.Connection, cluster_id: str, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -364,42 +377,47 @@ async def _advance_tracking(connection: asyncpg.Connection, cluster_id: str, off
 
 async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) -> None:
     if effects.archive:
-        a = effects.archive
-        await connection.execute(
-            """INSERT INTO event_archive (event_id, subject, source_type, agency, region, event_time, recorded_time, body)
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::timestamptz[], $7::timestamptz[], $8::bytea[])
-               ON CONFLICT (event_id) DO NOTHING""",
-            [e.event_id for e in a], [e.subject for e in a], [e.source_type for e in a], [e.agency for e in a],
-            [e.region for e in a], [ms_to_datetime(e.event_time) for e in a],
-            [ms_to_datetime(e.recorded_time) for e in a], [e.body for e in a],
-        )
+        await _copy_new(connection, "event_archive", ARCHIVE_COLUMNS, [
+            (e.event_id, e.subject, e.source_type, e.agency, e.region, ms_to_datetime(e.event_time),
+             ms_to_datetime(e.recorded_time), e.body) for e in effects.archive
+        ])
     if effects.projections:
         p = effects.projections
         await connection.execute(
-            """INSERT INTO risk_projection (subject, state, assessment, level, score, region, caseload,
-                                            policy_version, assessed_at, next_review_at, updated_at)
-               SELECT s, st::jsonb, a::jsonb, l, sc, r, c, pv, at, nr, now()
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
-                           $8::text[], $9::timestamptz[], $10::timestamptz[]) AS x(s, st, a, l, sc, r, c, pv, at, nr)
-               ON CONFLICT (subject) DO UPDATE SET state = EXCLUDED.state, assessment = EXCLUDED.assessment,
+            """INSERT INTO subject_projection (subject, assessment, level, score, region, caseload,
+                                               policy_version, assessed_at, next_review_at, updated_at, state_version)
+               SELECT s, a::jsonb, l, sc, r, c, pv, at, nr, now(), 1
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[],
+                           $7::text[], $8::timestamptz[], $9::timestamptz[]) AS x(s, a, l, sc, r, c, pv, at, nr)
+               ON CONFLICT (subject) DO UPDATE SET assessment = EXCLUDED.assessment,
                    level = EXCLUDED.level, score = EXCLUDED.score, region = EXCLUDED.region,
                    caseload = EXCLUDED.caseload, policy_version = EXCLUDED.policy_version,
-                   assessed_at = EXCLUDED.assessed_at, next_review_at = EXCLUDED.next_review_at, updated_at = now()""",
-            [r.subject for r in p], [_json(r.state) for r in p], [_json(r.assessment) for r in p], [r.level for r in p],
+                   assessed_at = EXCLUDED.assessed_at, next_review_at = EXCLUDED.next_review_at, updated_at = now(),
+                   state_version = subject_projection.state_version + 1""",
+            [r.subject for r in p], [stored_json(r.assessment) for r in p], [r.level for r in p],
             [r.score for r in p], [r.region for r in p], [r.caseload for r in p], [r.policy_version for r in p],
             [ms_to_datetime(r.assessed_at) for r in p],
             [ms_to_datetime(r.next_review_at) if r.next_review_at is not None else None for r in p],
         )
+        dropping = [r for r in p if r.state_from is not None]  # rare: only when the cut-off moved past stored events
+        for r in dropping:
+            await connection.execute(
+                "DELETE FROM risk_state_event WHERE subject = $1 AND event_time < $2", r.subject, r.state_from
+            )
+        added = [(r.subject, time, event_id, event) for r in p for time, event_id, event in r.state_added]
+        if added:
+            subjects, times, ids, events = _columns(added, 4)
+            await connection.execute(
+                """INSERT INTO risk_state_event (subject, event_time, event_id, event)
+                   SELECT s, t, i, e::jsonb FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS x(s, t, i, e)
+                   ON CONFLICT DO NOTHING""",
+                subjects, times, ids, [stored_json(event) for event in events],
+            )
     if effects.history:
-        h = effects.history
-        await connection.execute(
-            """INSERT INTO risk_history (subject, event_id, event_time, level, score, explanation, policy_version)
-               SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::float8[], $6::text[], $7::text[])
-               ON CONFLICT DO NOTHING""",
-            [r.subject for r in h], [r.event_id for r in h], [ms_to_datetime(r.event_time) for r in h],
-            [r.level for r in h], [r.score for r in h], [r.explanation for r in h], [r.policy_version for r in h],
-        )
+        await _copy_new(connection, "risk_history", HISTORY_COLUMNS, [
+            (r.subject, r.event_id, ms_to_datetime(r.event_time), r.level, r.score, r.explanation, r.policy_version)
+            for r in effects.history
+        ])
     new_alerts: list[AlertRow] = []
     if effects.alerts:
         al = effects.alerts
@@ -414,7 +432,7 @@ async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) 
                ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id::text""",
             [r.alert_id for r in al], [r.subject for r in al], [r.trigger for r in al], [r.priority for r in al],
             [r.level_before for r in al], [r.level_after for r in al], [r.score for r in al],
-            [r.explanation for r in al], [_json(r.factors) for r in al], [r.region for r in al], [r.caseload for r in al],
+            [r.explanation for r in al], [stored_json(r.factors) for r in al], [r.region for r in al], [r.caseload for r in al],
             [ms_to_datetime(r.event_time) for r in al], [r.causing_event_id for r in al],
             [r.policy_version for r in al], [r.paged for r in al],
         )
@@ -431,7 +449,29 @@ async def _write_effects(connection: asyncpg.Connection, effects: BatchEffects) 
         )
 
 
-def _json(value: Any) -> str:
+ARCHIVE_COLUMNS = ("event_id", "subject", "source_type", "agency", "region", "event_time", "recorded_time", "body")
+HISTORY_COLUMNS = ("subject", "event_id", "event_time", "level", "score", "explanation", "policy_version")
+
+
+async def _copy_new(connection: asyncpg.Connection, table: str, columns: Sequence[str],
+                    records: list[tuple[Any, ...]]) -> None:
+    """Rows by COPY into a temporary table, then into `table`, skipping rows already there.
+
+    COPY is the fastest way in, but it cannot skip conflicts: a replayed event is already archived.
+    The temporary table is emptied at commit and lives as long as the connection.
+    """
+    staging = f"staging_{table}"
+    names = ", ".join(columns)
+    await connection.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    await connection.copy_records_to_table(staging, records=records, columns=list(columns))
+    await connection.execute(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING; TRUNCATE {staging}"
+    )
+
+
+def stored_json(value: Any) -> str:
     # arrays of jsonb go over the wire as text and are cast in SQL
     return json.dumps(value, separators=(",", ":"))
 

@@ -10,8 +10,9 @@ import json
 import logging
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -19,7 +20,7 @@ from projections import quarantine
 from projections.alerts import Alert, evaluate_arrival, pages
 from projections.casework import backfilled
 from projections.events import RISKWATCH_AGENCY, TICKS, RiskEvent
-from projections.model import Assessment, SubjectState, assess, empty_state, fold
+from projections.model import Assessment, SubjectState, assess, compact, empty_state, fold
 from projections.policy import Policy
 from projections.quarantine import Quarantined, content_reason, describe
 from projections.store import AlertRow, ArchivedEvent, BatchEffects, HistoryRow, ProjectionRow, Store
@@ -29,6 +30,7 @@ from streams.consume import TRANSIENT, Record, StageDefect
 from streams.topology import ALERTS, RISK_CHANGES
 
 log = logging.getLogger(__name__)
+STATE_CACHE_SUBJECTS = 1024  # states kept between batches: a subject's next events usually come soon
 _EVENT_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -50,6 +52,7 @@ class RiskProcessor:
         self.policy = policy
         self.cluster_id = cluster_id
         self.clock = clock
+        self.states = StateCache(STATE_CACHE_SUBJECTS)
 
     async def process(self, batch: Sequence[Record]) -> BatchOutcome:
         """Apply the batch in one transaction; if that fails, set aside the records that fail alone.
@@ -64,14 +67,24 @@ class RiskProcessor:
             offsets.setdefault((record.topic, record.partition), []).append(record.offset)
         attempt = _Attempt(batch, {tp: max(offs) for tp, offs in offsets.items()})
         try:
-            effects = await self.store.apply_batch(self.cluster_id, offsets, attempt.bind(self._apply_whole))
-        except TRANSIENT:
+            try:
+                effects = await self.store.apply_batch(self.cluster_id, offsets, attempt.bind(self._apply_whole))
+            except TRANSIENT:
+                raise
+            except Exception as error:
+                log.warning("risk batch of %d records failed (%s); applying its records one by one",
+                            len(batch), type(error).__name__)
+                attempt.failure = error
+                attempt.written.clear()  # the one-by-one path keeps no state between batches
+                effects = await self.store.apply_batch(self.cluster_id, offsets,
+                                                       attempt.bind(self._apply_one_by_one))
+        except BaseException:
+            self.states.forget(attempt.touched)
             raise
-        except Exception as error:
-            log.warning("risk batch of %d records failed (%s); applying its records one by one",
-                        len(batch), type(error).__name__)
-            attempt.failure = error
-            effects = await self.store.apply_batch(self.cluster_id, offsets, attempt.bind(self._apply_one_by_one))
+        if effects is None:
+            self.states.forget(attempt.touched)
+        else:
+            self.states.keep(attempt.written)
         outcome = attempt.outcome
         for entry in outcome.quarantined:
             log.error("quarantined %s[%d]@%d (%s): %s", entry.topic, entry.partition, entry.offset,
@@ -96,9 +109,10 @@ class RiskProcessor:
         effects = BatchEffects(offsets=attempt.last_offsets)
         alerts: list[Alert] = []
         if new_events:
-            stored = await self.store.load_states(connection, sorted({e.subject for e in new_events}))
+            attempt.touched.update(event.subject for event in new_events)
+            stored = await self._load(connection, sorted({e.subject for e in new_events}))
             arrivals: list[int] = []
-            alerts = self._apply(new_events, sources, stored, effects, arrivals)
+            alerts = self._apply(new_events, sources, stored, effects, arrivals, attempt.written)
             effects.alerts.extend(await self._alert_rows(connection, alerts, arrivals))
         attempt.outcome = BatchOutcome(len(new_events), len(events) - len(new_events), tuple(unreadable),
                                        tuple(alerts), _accepted_ms(new_events, sources))
@@ -120,9 +134,10 @@ class RiskProcessor:
             one = BatchEffects()
             try:
                 async with connection.transaction():  # a savepoint: a record failing alone leaves no trace
-                    stored = await self.store.load_states(connection, [event.subject])
+                    attempt.touched.add(event.subject)
+                    stored = await self._load(connection, [event.subject])
                     arrivals: list[int] = []
-                    fired = self._apply([event], sources, stored, one, arrivals)
+                    fired = self._apply([event], sources, stored, one, arrivals, {})
                     one.alerts.extend(await self._alert_rows(connection, fired, arrivals))
                     await self.store.write_effects(connection, one)
             except TRANSIENT:
@@ -178,19 +193,36 @@ class RiskProcessor:
             sources[event.event_id] = record
         return events, sources, unreadable
 
+    async def _load(self, connection: asyncpg.Connection,
+                    subjects: Sequence[str]) -> dict[str, tuple[SubjectState, int, int]]:
+        """subject -> (state, assessed at, state version), rows locked; only states not kept are read."""
+        rows = await self.store.lock_projections(connection, subjects)
+        stale = [subject for subject, (version, _) in rows.items() if self.states.get(subject, version) is None]
+        read = await self.store.load_state_events(connection, stale) if stale else {}
+        loaded = {}
+        for subject, (version, assessed_at) in rows.items():
+            state = self.states.get(subject, version) or SubjectState.from_compact(subject, read.get(subject, ()))
+            loaded[subject] = (state, assessed_at, version)
+        return loaded
+
     def _apply(
         self,
         events: Sequence[RiskEvent],
         sources: dict[str, Record],
-        stored: dict[str, tuple[dict[str, Any], int]],
+        stored: dict[str, tuple[SubjectState, int, int]],
         effects: BatchEffects,
         arrivals: list[int],
+        written: dict[str, tuple[int, SubjectState]],
     ) -> list[Alert]:
+        """`written` receives each subject's state as it will be stored, with its new version."""
         states: dict[str, SubjectState] = {}
         as_of: dict[str, int] = {}
-        for subject, (state, assessed_at) in stored.items():
-            states[subject] = SubjectState.from_dict(state)
+        versions: dict[str, int] = {}
+        for subject, (state, assessed_at, version) in stored.items():
+            states[subject] = state
             as_of[subject] = assessed_at
+            versions[subject] = version
+        folded: dict[str, list[RiskEvent]] = {}  # subject -> events the batch added to its state
         alerts: list[Alert] = []
         raised: set[str] = set()  # a late event re-checks later ones: the same alert may come again
         latest: dict[str, tuple[Assessment, RiskEvent]] = {}
@@ -198,6 +230,8 @@ class RiskProcessor:
             subject = event.subject
             before = states.get(subject) or empty_state(subject)
             after = before if event.source_type in TICKS else fold(before, event)
+            if after is not before:
+                folded.setdefault(subject, []).append(event)
             at = max(as_of.get(subject, event.event_time), event.event_time)
             as_of[subject] = at
             states[subject] = after
@@ -218,8 +252,14 @@ class RiskProcessor:
                 assessment.explanation, assessment.policy_version,
             ))
         for subject, (assessment, event) in latest.items():
+            state = states[subject]
+            written[subject] = (versions.get(subject, 0) + 1, state)
             effects.projections.append(ProjectionRow(
-                subject=subject, state=states[subject].to_dict(), assessment=assessment.to_dict(),
+                subject=subject,
+                state_added=[(added.event_time, added.event_id, compact(added)) for added in folded.get(subject, ())
+                             if added.event_id in state.event_ids],
+                state_from=_dropped_before(stored.get(subject), state),
+                assessment=assessment.to_dict(),
                 level=assessment.level.label, score=assessment.score, region=_home_region(states[subject]),
                 caseload=_caseload(states[subject]), policy_version=assessment.policy_version,
                 assessed_at=assessment.at, next_review_at=assessment.next_review_at,
@@ -243,6 +283,8 @@ class _Attempt:
     last_offsets: dict[tuple[str, int], int]
     outcome: BatchOutcome = field(default_factory=lambda: BatchOutcome(0, 0, (), ()))
     failure: BaseException | None = None
+    touched: set[str] = field(default_factory=set)  # subjects whose kept states may be stale if this fails
+    written: dict[str, tuple[int, SubjectState]] = field(default_factory=dict)  # subject -> (version, state)
 
     def bind(self, path: BatchPath) -> Callable[[asyncpg.Connection, dict[tuple[str, int], list[int]]],
                                           Awaitable[BatchEffects]]:
@@ -267,6 +309,46 @@ def _refuse_if_all_failed(failed: Sequence[Quarantined], records: int, cause: Ba
     """Several records that all fail are not several poison records: the stage itself is wrong."""
     if records > 1 and len(failed) == records:
         raise StageDefect(f"all {records} records of the batch failed; first: {failed[0].reason}") from cause
+
+
+class StateCache:
+    """Subjects' states between batches, least recently used first out, each with its stored version.
+
+    A state is reused only while the projection row still has the version this worker wrote, so
+    a subject another worker has since written (after a rebalance) is read again.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._states: OrderedDict[str, tuple[int, SubjectState]] = OrderedDict()
+
+    def get(self, subject: str, version: int) -> SubjectState | None:
+        kept = self._states.get(subject)
+        if kept is None or kept[0] != version:
+            return None
+        self._states.move_to_end(subject)
+        return kept[1]
+
+    def keep(self, states: dict[str, tuple[int, SubjectState]]) -> None:
+        for subject, kept in states.items():
+            self._states[subject] = kept
+            self._states.move_to_end(subject)
+        while len(self._states) > self.capacity:
+            self._states.popitem(last=False)
+
+    def forget(self, subjects: set[str]) -> None:
+        for subject in subjects:
+            self._states.pop(subject, None)
+
+
+def _dropped_before(stored: tuple[SubjectState, int, int] | None, state: SubjectState) -> int | None:
+    """The first kept event's time when the batch dropped stored events behind retention, else None.
+
+    Events drop from the front only, so stored ones dropped exactly when the first stored one did.
+    """
+    if stored is None or not stored[0].events or stored[0].events[0].event_id in state.event_ids:
+        return None
+    return state.events[0].event_time
 
 
 def _alert_row(alert: Alert, paged: bool) -> AlertRow:

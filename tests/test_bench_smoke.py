@@ -70,12 +70,24 @@ def test_memory_is_reported_per_tracked_subject(smoke: tuple[dict[str, Any], str
     assert memory["bytes_per_subject"] == pytest.approx(expected)
 
 
+def test_history_sweep_reports_each_length_by_component(smoke: tuple[dict[str, Any], str]) -> None:
+    sweep = smoke[0]["history_sweep"]
+    assert [point["history"] for point in sweep["points"]] == [10, 100, 1000]
+    for point in sweep["points"]:
+        parts = point["cpu_us_by_component"]
+        assert set(parts) == {"model", "save"} and all(value >= 0 for value in parts.values())
+        assert point["cold_load_cpu_us"] > 0
+        assert point["cpu_us_per_event"] == pytest.approx(sum(parts.values())) and point["cpu_us_per_event"] > 0
+    first, last = sweep["points"][0], sweep["points"][-1]
+    assert sweep["ratio"] == pytest.approx(last["cpu_us_per_event"] / first["cpu_us_per_event"])
+
+
 def test_every_target_is_judged_and_the_table_shows_it(smoke: tuple[dict[str, Any], str]) -> None:
     document, table = smoke
     judged = {target["figure"] for target in document["targets"]}
     assert judged == {
         "pipeline end to end, 1 worker", "ratio to baseline", "alert latency p99", "rebuild from the archive",
-        "digest of rebuild and live projections", "worker memory per tracked subject",
+        "digest of rebuild and live projections", "worker memory per tracked subject", "ratio N=1,000 / N=10",
     }
     assert all(isinstance(target["passed"], bool) for target in document["targets"])
     assert document["machine"]["cores"] > 0 and document["machine"]["python"]

@@ -146,10 +146,11 @@ class FaultyProcessor(RiskProcessor):
         self.chosen = chosen
         self.fixed = False
 
-    def _apply(self, events: Any, sources: Any, stored: Any, effects: BatchEffects, arrivals: Any) -> Any:
+    def _apply(self, events: Any, sources: Any, stored: Any, effects: BatchEffects, arrivals: Any,
+               written: Any) -> Any:
         if not self.fixed and any(e.event_id == self.chosen for e in events):
             raise ValueError("injected fault for the chosen event")
-        return super()._apply(events, sources, stored, effects, arrivals)
+        return super()._apply(events, sources, stored, effects, arrivals, written)
 
 
 @pytest.fixture(scope="module")

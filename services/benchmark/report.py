@@ -10,6 +10,7 @@ from typing import Any
 
 from services.benchmark.latency import LatencyFigure
 from services.benchmark.phases import MemoryFigure, RebuildFigure
+from services.benchmark.sweep import COMPONENTS, Sweep
 from services.benchmark.workload import Ingested, Throughput
 
 # Targets on 2 cores with the broker and PostgreSQL on the same machine.
@@ -19,6 +20,7 @@ ALERT_P99_MS = 250
 ALERT_RATE = 1_000
 REBUILD_EVENTS_PER_SECOND = 100_000
 BYTES_PER_SUBJECT = 1024
+HISTORY_RATIO = 1.5  # cost per event at the longest history over the shortest
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class BenchReport:
     machine: dict[str, Any]
     options: dict[str, Any]
     baseline: Throughput
+    sweep: Sweep | None = None
     runs: list[PipelineRun] = field(default_factory=list)
     latency: LatencyFigure | None = None
     rebuild: RebuildFigure | None = None
@@ -51,6 +54,8 @@ class BenchReport:
 
     def checks(self) -> list[Check]:
         rows: list[Check] = []
+        if self.sweep is not None:
+            rows.extend(_sweep_checks(self.sweep))
         single = self.runs[0].pipeline.events_per_second if self.runs else 0.0
         for run in self.runs:
             rows.append(Check(f"ingest through the gateway ({_workers(run.workers)} run)", _rate(run.ingest.throughput),
@@ -115,6 +120,12 @@ class BenchReport:
             "machine": self.machine,
             "options": self.options,
             "baseline": _throughput(self.baseline),
+            "history_sweep": None if self.sweep is None else {
+                "points": [{"history": point.history, "events": point.events, "cpu_us_per_event": point.total_us,
+                            "cpu_us_by_component": point.cpu_us, "cold_load_cpu_us": point.cold_load_us}
+                           for point in self.sweep.points],
+                "ratio": self.sweep.ratio,
+            },
             "runs": [
                 {
                     "workers": run.workers,
@@ -153,6 +164,20 @@ class BenchReport:
                 "subjects": memory.subjects, "bytes_per_subject": memory.bytes_per_subject,
             }
         return document
+
+
+def _sweep_checks(measured: Sweep) -> list[Check]:
+    rows = []
+    for point in measured.points:
+        parts = ", ".join(f"{name} {point.cpu_us[name]:,.0f}" for name in COMPONENTS)
+        rows.append(Check(f"risk stage per event, N={point.history:,} in the state ({parts})",
+                          f"{point.total_us:,.0f} us CPU", "", None))
+        rows.append(Check("  reading the state when the worker does not hold it (once per subject)",
+                          f"{point.cold_load_us:,.0f} us CPU", "", None))
+    first, last = measured.points[0].history, measured.points[-1].history
+    rows.append(Check(f"  ratio N={last:,} / N={first:,}", f"{measured.ratio:.2f}", f"<= {HISTORY_RATIO}",
+                      measured.ratio <= HISTORY_RATIO))
+    return rows
 
 
 def describe_machine() -> dict[str, Any]:

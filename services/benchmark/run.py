@@ -27,6 +27,7 @@ from services.benchmark.phases import (
     tracked_subjects,
 )
 from services.benchmark.report import BenchReport, PipelineRun, describe_machine
+from services.benchmark.sweep import NEW_EVENTS, Sweep, sweep
 from services.benchmark.workload import Ingested, preload, synthetic_events
 from services.ingest import open_gateway
 from services.settings import Settings
@@ -46,13 +47,14 @@ class BenchOptions:
     rate: float = 1000.0
     latency_seconds: float = 20.0
     workers: tuple[int, ...] = (1, 2)
+    sweep_events: int = NEW_EVENTS  # new events measured at each history length
 
     @property
     def pipeline_timeout(self) -> float:
         return 120.0 + self.events / 200  # generous: a slow pipeline should be measured, not cut off
 
 
-SMOKE = BenchOptions(events=2000, latency_seconds=3.0, workers=(1,))
+SMOKE = BenchOptions(events=2000, latency_seconds=3.0, workers=(1,), sweep_events=10)
 
 
 def bench_settings(base: Settings, state_dir: Path, options: BenchOptions) -> Settings:
@@ -66,19 +68,23 @@ def bench_settings(base: Settings, state_dir: Path, options: BenchOptions) -> Se
 def run_bench(base: Settings, options: BenchOptions, echo: Echo) -> BenchReport:
     root = base.state_dir / BENCH_DIR
     shutil.rmtree(root, ignore_errors=True)
+    echo("history-length sweep: the risk stage's pure work per event, N events in the subject's state")
+    measured_sweep = sweep(count=options.sweep_events)
+    for point in measured_sweep.points:
+        echo(f"  N={point.history:,}: {point.total_us:,.0f} us per event")
     report: BenchReport | None = None
     for number, workers in enumerate(options.workers, start=1):
         settings = bench_settings(base, root / f"run-{number}", options)
         echo(f"stack {number} of {len(options.workers)}: {workers} worker(s), {options.partitions} partitions")
         with started_stack(settings, workers=0, api=False) as stack:
-            report = asyncio.run(_measure(stack, workers, options, report, echo))
+            report = asyncio.run(_measure(stack, workers, options, report, measured_sweep, echo))
         shutil.rmtree(settings.state_dir / "pgdata", ignore_errors=True)  # logs stay for inspection
     assert report is not None, "no worker counts given"
     return report
 
 
 async def _measure(stack: Stack, workers: int, options: BenchOptions, report: BenchReport | None,
-                   echo: Echo) -> BenchReport:
+                   measured_sweep: Sweep, echo: Echo) -> BenchReport:
     first = report is None
     idle_rss = 0
     if first:
@@ -93,7 +99,8 @@ async def _measure(stack: Stack, workers: int, options: BenchOptions, report: Be
         measured = await baseline(stack.settings, expected)
         echo(f"  baseline: {measured.events_per_second:,.0f} events/s")
         report = BenchReport(date=dt.date.today().isoformat(), machine=describe_machine(),
-                             options={**asdict(options), "workers": list(options.workers)}, baseline=measured)
+                             options={**asdict(options), "workers": list(options.workers)}, baseline=measured,
+                             sweep=measured_sweep)
     for _ in range(workers):
         stack.start_worker()
     throughput = await pipeline(stack, expected, options.pipeline_timeout)

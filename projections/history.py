@@ -1,0 +1,292 @@
+"""A subject's events kept for assessment at any time: prefix sums and per-kind lists, so that
+scoring costs a few bisections whatever the length of the history.
+
+A `Ledger` is append-only and shared by the states folded from one another: a state is the
+stretch of it between its first and last sort keys. Each list below is in sort-key order; a
+range of events is found by bisection and its sums are differences of exact prefix sums
+(`projections.decay`), so the result is bit for bit what `scoring.score` computes from scratch.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from projections.decay import Stamp, decay, decayed_value, exact_gravity, gravity_value, stamp
+from projections.events import OVERRIDE, Marker, RiskEvent
+from projections.policy import Policy
+from projections.scoring import (
+    CONTRIBUTION_EVENTS,
+    ActiveMultiplier,
+    Scoring,
+    Weighted,
+    event_gravity,
+    multiple_victims,
+    ranking,
+    scoring,
+    weighing_most,
+)
+
+Key = tuple[int, str]
+_LAST = "\U0010ffff"  # after every event id: (t, _LAST) closes the range of time t
+
+
+def _from(t: int) -> Key:
+    return (t, "")
+
+
+def _to(t: int) -> Key:
+    return (t, _LAST)
+
+
+@dataclass(slots=True)
+class _Run:
+    """Events in sort-key order, with exact prefix sums where they are needed."""
+
+    keys: list[Key] = field(default_factory=list)
+    events: list[RiskEvent] = field(default_factory=list)
+
+    def add(self, event: RiskEvent) -> None:
+        self.keys.append(event.sort_key)
+        self.events.append(event)
+
+    def span(self, low: Key, high: Key) -> tuple[int, int]:
+        """Positions [i, j) of the events with low <= key <= high (i == j when there are none)."""
+        i = bisect.bisect_left(self.keys, low)
+        return i, max(i, bisect.bisect_right(self.keys, high))
+
+    def between(self, low: Key, high: Key) -> tuple[RiskEvent, ...]:
+        i, j = self.span(low, high)
+        return tuple(self.events[i:j])
+
+    def latest(self, low: Key, high: Key, count: int = CONTRIBUTION_EVENTS) -> tuple[RiskEvent, ...]:
+        """The last `count` events with low <= key <= high."""
+        i, j = self.span(low, high)
+        return tuple(self.events[max(i, j - count):j])
+
+    def latest_before(self, low: Key, before: Key, count: int) -> tuple[RiskEvent, ...]:
+        """The last `count` events with low <= key < before."""
+        i = bisect.bisect_left(self.keys, low)
+        j = max(i, bisect.bisect_left(self.keys, before))
+        return tuple(self.events[max(i, j - count):j])
+
+
+@dataclass(slots=True)
+class _Harmful(_Run):
+    """Harmful events: gravity sums and gravity x weight sums (exact integers), from position 0."""
+
+    gravities: list[float] = field(default_factory=list)
+    stamps: list[Stamp] = field(default_factory=list)
+    gravity_sums: list[int] = field(default_factory=lambda: [0])
+    weight_sums: list[int] = field(default_factory=lambda: [0])  # of exact gravity x w x 2^e
+    stamp_sums: list[int] = field(default_factory=lambda: [0])  # of w x 2^e (escalation, per gravity)
+
+    def add_harmful(self, event: RiskEvent, gravity: float, when: Stamp) -> None:
+        self.add(event)
+        self.gravities.append(gravity)
+        self.stamps.append(when)
+        exact = when.exact
+        self.gravity_sums.append(self.gravity_sums[-1] + exact_gravity(gravity))
+        self.weight_sums.append(self.weight_sums[-1] + exact_gravity(gravity) * exact)
+        self.stamp_sums.append(self.stamp_sums[-1] + exact)
+
+
+class _Scored:
+    """What one policy makes of the ledger's events, list by list."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.separations = _Run()
+        self.overrides = _Run()
+        self.harmful = _Harmful()
+        self.by_gravity: dict[float, _Harmful] = {}  # a policy has few distinct gravities
+        self.victims: dict[str, list[Key]] = {}
+        self.with_victims = _Run()
+        # multiplier name -> its carrying (ending) events; made when the first one comes, since a
+        # worker keeps thousands of small states and most multipliers never apply to one subject
+        self.carrying: dict[str, _Run] = {}
+        self.ending: dict[str, _Run] = {}
+        self.carried_by, self.ended_by = _joined(policy)
+
+    def add(self, event: RiskEvent) -> None:
+        policy = self.policy
+        if event.source_type == OVERRIDE:
+            self.overrides.add(event)
+            return
+        if Marker.SEPARATION in event.markers:
+            self.separations.add(event)
+        gravity = event_gravity(event, policy)
+        if gravity > 0:
+            when = stamp(event.event_time, policy.half_life_ms)
+            self.harmful.add_harmful(event, gravity, when)
+            self.by_gravity.setdefault(gravity, _Harmful()).add_harmful(event, gravity, when)
+        if event.victims:
+            self.with_victims.add(event)
+            for victim in event.victims:
+                self.victims.setdefault(victim.pseudonym, []).append(event.sort_key)
+        for name in {name for marker in event.markers for name in self.carried_by.get(marker, ())}:
+            self.carrying.setdefault(name, _Run()).add(event)
+        for name in self.ended_by.get(event.source_type, ()):
+            self.ending.setdefault(name, _Run()).add(event)
+
+    def score(self, first: Key, last: Key, at: int, *, named: bool = True) -> tuple[Scoring, tuple[RiskEvent, ...]]:
+        """`scoring.score` of the facts with first <= key <= last in the horizon at `at`, and the overrides.
+
+        Unless `named`, the event lists are left empty: the level and the victims need none of them.
+        """
+        policy = self.policy
+        low, high = max(first, _from(at - policy.horizon_ms)), min(last, _to(at))
+        now = stamp(at, policy.half_life_ms)
+        harmful = self.harmful
+        i, j = harmful.span(low, high)
+        frequent_low = max(low, _from(at - policy.frequency_window_ms))
+        escalation, escalation_events = self._escalation(low, high, at, now, named)
+        victims = frozenset(
+            pseudonym for pseudonym, keys in self.victims.items()
+            if bisect.bisect_left(keys, low) < bisect.bisect_right(keys, high)
+        )
+        with_victims = self.with_victims.latest(low, high) if named else ()
+        multipliers = self._multipliers(low, high, at)
+        if len(victims) >= 2:
+            multipliers.append(multiple_victims(with_victims, policy))
+        # within one gravity the latest weigh most: the latest few of each gravity hold the top ones,
+        # of the horizon and of the frequency window (its latest few are among the horizon's)
+        candidates = self._weighing_most(low, high, now) if named else []
+        scored = scoring(
+            separations=self.separations.between(low, high) if named else (),
+            harmful=weighing_most(candidates),
+            last_harmful=harmful.keys[j - 1] if i < j else None,
+            gravest=max(candidates, key=ranking) if candidates else None,
+            total_gravity=gravity_value(harmful.gravity_sums[j] - harmful.gravity_sums[i]),
+            weighted_gravity=decayed_value(harmful.weight_sums[j] - harmful.weight_sums[i], now),
+            frequent=weighing_most(item for item in candidates if item.event.sort_key >= frequent_low),
+            frequent_count=j - bisect.bisect_left(harmful.keys, frequent_low, i, j),
+            escalation=escalation,
+            escalation_events=escalation_events,
+            victims=victims,
+            with_victims=with_victims,
+            multipliers=multipliers,
+            policy=policy,
+        )
+        return scored, self.overrides.between(low, high)
+
+    def _weighing_most(self, low: Key, high: Key, now: Stamp) -> list[Weighted]:
+        """The latest CONTRIBUTION_EVENTS of each gravity: the events weighing most are among them."""
+        candidates = []
+        for gravity, run in self.by_gravity.items():
+            i, j = run.span(low, high)
+            candidates.extend(
+                Weighted(run.events[k], gravity, decay(run.stamps[k], now))
+                for k in range(max(i, j - CONTRIBUTION_EVENTS), j)
+            )
+        return candidates
+
+    def _escalation(self, low: Key, high: Key, at: int, now: Stamp,
+                    named: bool) -> tuple[float, tuple[RiskEvent, ...]]:
+        policy = self.policy
+        recent_from = max(low, _from(at - policy.escalation_recent_ms))
+        top: tuple[float, RiskEvent] | None = None
+        for gravity, run in self.by_gravity.items():
+            i, j = run.span(recent_from, high)
+            if i < j and (top is None or (gravity, run.keys[j - 1]) > (top[0], top[1].sort_key)):
+                top = (gravity, run.events[j - 1])
+        i, j = self.harmful.span(low, high)
+        earlier_to = bisect.bisect_left(self.harmful.keys, recent_from, i, j)
+        if top is None or earlier_to == i:
+            return 0.0, ()
+        top_gravity, top_event = top
+        excess, lesser = 0, 0
+        for gravity, run in self.by_gravity.items():
+            if gravity < top_gravity:
+                start, end = bisect.bisect_left(run.keys, low), bisect.bisect_left(run.keys, recent_from)
+                lesser += end - start
+                excess += (exact_gravity(top_gravity) * (run.stamp_sums[end] - run.stamp_sums[start])
+                           - (run.weight_sums[end] - run.weight_sums[start]))
+        if not lesser:
+            return 0.0, ()
+        if not named:
+            return policy.escalation_weight * (decayed_value(excess, now) / (earlier_to - i)), ()
+        lesser_named = sorted(
+            (event for gravity, run in self.by_gravity.items() if gravity < top_gravity
+             for event in run.latest_before(low, recent_from, CONTRIBUTION_EVENTS - 1)),
+            key=lambda event: event.sort_key,
+        )[-(CONTRIBUTION_EVENTS - 1):]
+        return (
+            policy.escalation_weight * (decayed_value(excess, now) / (earlier_to - i)),
+            (*lesser_named, top_event),
+        )
+
+    def _multipliers(self, low: Key, high: Key, at: int) -> list[ActiveMultiplier]:
+        active = []
+        for multiplier in self.policy.multipliers:
+            window = multiplier.window_ms
+            run = self.carrying.get(multiplier.name)
+            if run is None:
+                continue
+            carrying = run.latest(low if window is None else max(low, _from(at - window)), high)
+            if not carrying:
+                continue
+            ending = self.ending.get(multiplier.name, _NONE)
+            if bisect.bisect_right(ending.keys, carrying[-1].sort_key) < bisect.bisect_right(ending.keys, high):
+                continue  # an ending event came after the last carrying one
+            active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers, carrying))
+        return active
+
+
+_NONE = _Run()  # stands for a run no event has joined; never added to
+
+_JOINED: dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]] = {}
+
+
+def _joined(policy: Policy) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Marker -> multipliers it carries, event type -> multipliers it ends; once per policy version."""
+    joined = _JOINED.get(policy.version)
+    if joined is None:
+        carried_by: dict[str, list[str]] = {}
+        ended_by: dict[str, list[str]] = {}
+        for multiplier in policy.multipliers:
+            for marker in multiplier.markers:
+                carried_by.setdefault(marker, []).append(multiplier.name)
+            for source_type in multiplier.ended_by:
+                ended_by.setdefault(source_type, []).append(multiplier.name)
+        joined = _JOINED[policy.version] = (carried_by, ended_by)
+    return joined
+
+
+class Ledger:
+    """A subject's events in sort-key order, append-only, shared by the states folded from one another."""
+
+    def __init__(self, events: Sequence[RiskEvent] = ()) -> None:
+        self.keys: list[Key] = []
+        self.events: list[RiskEvent] = []
+        self.ids: dict[str, Key] = {}
+        self._scored: dict[str, _Scored] = {}  # policy version -> lists
+        for event in events:
+            self.append(event)
+
+    @property
+    def last(self) -> Key | None:
+        return self.keys[-1] if self.keys else None
+
+    def append(self, event: RiskEvent) -> None:
+        """Add an event after every event in the ledger."""
+        self.keys.append(event.sort_key)
+        self.events.append(event)
+        self.ids[event.event_id] = event.sort_key
+        for scored in self._scored.values():
+            scored.add(event)
+
+    def follows(self, key: Key, event: RiskEvent) -> bool:
+        """Whether `event` is the ledger's next event after `key`."""
+        position = bisect.bisect_right(self.keys, key)
+        return position < len(self.keys) and self.events[position].event_id == event.event_id
+
+    def scored(self, policy: Policy) -> _Scored:
+        scored = self._scored.get(policy.version)
+        if scored is None or scored.policy is not policy:
+            scored = _Scored(policy)
+            for event in self.events:
+                scored.add(event)
+            self._scored[policy.version] = scored
+        return scored
