@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -212,17 +212,25 @@ async def live_alerts(
     state: QueryState = Depends(query_state),
     cursor: int | None = Depends(live_cursor),
 ) -> AsyncIterable[ServerSentEvent]:
-    purpose = stated_purpose(request) or "live alert watch"
+    async for message in live_feed(request, principal, state, cursor, table="alert",
+                                   select=f"SELECT {ALERT_COLUMNS} FROM alert WHERE seq > $1 AND paged",
+                                   scope=scope_clause, event="alert", out=alert_out,
+                                   purpose=stated_purpose(request) or "live alert watch"):
+        yield message
+
+
+async def live_feed(request: Request, principal: Principal, state: QueryState, cursor: int | None, *, table: str,
+                    select: str, scope: Callable[[Principal, list[Any]], str], event: str,
+                    out: Callable[[Any], BaseModel], purpose: str) -> AsyncIterator[ServerSentEvent]:
+    """The rows of `select` (... WHERE seq > $1 ...) in the user's scope, in `seq` order, as `event` events
+    whose id is the seq; each batch shown is in the access log first. Without a cursor, from the next row."""
     if cursor is None:
-        cursor = int(await state.pool.fetchval("SELECT coalesce(max(seq), 0) FROM alert"))
-    yield ServerSentEvent(comment=f"alerts after {cursor}", retry=LIVE_RETRY_MS)
+        cursor = int(await state.pool.fetchval(f"SELECT coalesce(max(seq), 0) FROM {table}"))
+    yield ServerSentEvent(comment=f"{event}s after {cursor}", retry=LIVE_RETRY_MS)
     while not await request.is_disconnected():
         parameters: list[Any] = [cursor]
-        where = scope_clause(principal, parameters)
-        rows = await state.pool.fetch(
-            f"SELECT {ALERT_COLUMNS} FROM alert WHERE seq > $1 AND paged AND {where} ORDER BY seq LIMIT {LIVE_BATCH}",
-            *parameters,
-        )
+        where = scope(principal, parameters)
+        rows = await state.pool.fetch(f"{select} AND {where} ORDER BY seq LIMIT {LIVE_BATCH}", *parameters)
         if not rows:
             await asyncio.sleep(state.live_poll_seconds)
             continue
@@ -233,7 +241,7 @@ async def live_alerts(
             yield ServerSentEvent(event="error", data={"detail": refused.detail})
             return
         for row in rows:
-            yield ServerSentEvent(id=str(row["seq"]), event="alert", data=alert_out(row))
+            yield ServerSentEvent(id=str(row["seq"]), event=event, data=out(row))
         cursor = rows[-1]["seq"]
 
 

@@ -7,7 +7,6 @@ that shows cases writes one access-log row first.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterable
@@ -20,12 +19,12 @@ from pydantic import BaseModel, Field
 
 from projections.alerts import Trigger
 from schemas.rules import REGIONS
-from services.access_log import Access, AccessNotLogged, record_access, stated_purpose
+from services.access_log import Access, record_access, stated_purpose
 from services.alert_workflow import ALERT_COLUMNS, Step, WorkflowAction, WorkflowRefused
 from services.auth import PERSONAL_DATA_ROLES, Principal, Role, allow
 from services.case_workflow import CASE_COLUMNS, CaseStatus, record_case_step
-from services.query_alerts import LIVE_BATCH, LIVE_RETRY_MS, AlertOut, AcknowledgeIn, AssignIn, CloseIn, alert_out
-from services.query_alerts import WorkflowStepOut, live_cursor
+from services.query_alerts import AlertOut, AcknowledgeIn, AssignIn, CloseIn, alert_out
+from services.query_alerts import WorkflowStepOut, live_cursor, live_feed
 from services.query_common import ERRORS, NOT_FOUND, Note, QueryState, query_state
 
 router = APIRouter(tags=["cases"], responses=ERRORS)
@@ -135,29 +134,11 @@ async def live_cases(
     state: QueryState = Depends(query_state),
     cursor: int | None = Depends(live_cursor),
 ) -> AsyncIterable[ServerSentEvent]:
-    purpose = stated_purpose(request) or "live case watch"
-    if cursor is None:
-        cursor = int(await state.pool.fetchval("SELECT coalesce(max(seq), 0) FROM alert_case"))
-    yield ServerSentEvent(comment=f"cases after {cursor}", retry=LIVE_RETRY_MS)
-    while not await request.is_disconnected():
-        parameters: list[Any] = [cursor]
-        where = case_scope(principal, parameters)
-        rows = await state.pool.fetch(
-            f"SELECT {CASE_COLUMNS} FROM alert_case WHERE seq > $1 AND {where} ORDER BY seq LIMIT {LIVE_BATCH}",
-            *parameters,
-        )
-        if not rows:
-            await asyncio.sleep(state.live_poll_seconds)
-            continue
-        try:
-            await record_access(state.pool, principal, Access.CONSULTATION, request, [r["subject"] for r in rows],
-                                purpose, {"after": cursor})
-        except AccessNotLogged as refused:
-            yield ServerSentEvent(event="error", data={"detail": refused.detail})
-            return
-        for row in rows:
-            yield ServerSentEvent(id=str(row["seq"]), event="case", data=case_out(row))
-        cursor = rows[-1]["seq"]
+    async for message in live_feed(request, principal, state, cursor, table="alert_case",
+                                   select=f"SELECT {CASE_COLUMNS} FROM alert_case WHERE seq > $1",
+                                   scope=case_scope, event="case", out=case_out,
+                                   purpose=stated_purpose(request) or "live case watch"):
+        yield message
 
 
 @router.post("/cases/acknowledge", response_model=CaseList, responses={**NOT_FOUND, **CONFLICT},

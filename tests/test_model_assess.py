@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import timeit
 from collections.abc import Iterable
 
 import pytest
@@ -284,13 +283,3 @@ def test_fold_keeps_five_years_behind_the_latest_event() -> None:
     old, recent = assault("old", 0), assault("new", 1827)
     assert state_of(old, recent).events == (recent,)
     assert state_of(recent, old).events == (recent,)
-
-
-def test_fold_and_assess_twenty_events_in_well_under_a_millisecond() -> None:
-    events = [assault(f"e{i:02d}", i * 9, "strangulation" if i % 5 == 0 else "victim_fear") for i in range(20)]
-
-    def fold_and_assess() -> None:
-        at_day(state_of(*events), 200)
-
-    runs = 200
-    assert timeit.timeit(fold_and_assess, number=runs) / runs < 0.001
