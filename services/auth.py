@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import getpass
 import hashlib
+import json
+import logging
 import os
 import secrets
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,6 +33,8 @@ from schemas.errors import FieldError
 from schemas.rules import REGIONS, shown
 from streams.topology import AGENCIES
 from services.settings import Settings
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "rw_"
 NATIONAL = "national"  # an analyst scope covering every region, and alerts no region may be named for
@@ -138,24 +143,47 @@ class TokenAuthenticator:
 
 
 class OidcVerifier:
-    """OIDC access tokens: signature by a key of the provider's JWKS, expiry, issuer and audience."""
+    """OIDC access tokens: signature by a key of the provider's JWKS, expiry, issuer and audience.
 
-    def __init__(self, jwks_url: str, *, issuer: str | None, audience: str | None) -> None:
-        self.keys = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300)
+    The JWKS is the configured one, or the `jwks_uri` of the issuer's discovery document
+    (/.well-known/openid-configuration), read when the first token arrives.
+    """
+
+    def __init__(self, jwks_url: str | None, *, issuer: str, audience: str) -> None:
+        self.jwks_url = jwks_url
         self.issuer = issuer
         self.audience = audience
+        self._keys: jwt.PyJWKClient | None = None
+
+    def _signing_key(self, token: str) -> Any:
+        if self._keys is None:
+            self._keys = jwt.PyJWKClient(self.jwks_url or discovered_jwks_url(self.issuer), cache_keys=True,
+                                         lifespan=300)
+        return self._keys.get_signing_key_from_jwt(token)
 
     async def claims(self, token: str) -> dict[str, Any] | None:
         try:
-            # PyJWKClient fetches the JWKS with blocking I/O when a key is not cached yet
-            key = await asyncio.to_thread(self.keys.get_signing_key_from_jwt, token)
+            # the discovery document and the JWKS are fetched with blocking I/O when not cached yet
+            key = await asyncio.to_thread(self._signing_key, token)
             claims: dict[str, Any] = jwt.decode(
                 token, key.key, algorithms=JWT_ALGORITHMS, audience=self.audience, issuer=self.issuer,
-                options={"require": ["exp", "sub"], "verify_aud": self.audience is not None},
+                options={"require": ["exp", "sub", "iss", "aud"]},
             )
         except jwt.PyJWTError:
             return None
+        except (OSError, ValueError, KeyError) as error:
+            log.warning("OIDC provider's discovery document unavailable (%s); token refused", type(error).__name__)
+            return None
         return claims
+
+
+def discovered_jwks_url(issuer: str) -> str:
+    """The `jwks_uri` of the issuer's OpenID Connect discovery document, which must name the same issuer."""
+    with urllib.request.urlopen(f"{issuer.rstrip('/')}/.well-known/openid-configuration", timeout=5) as answer:
+        document = json.loads(answer.read())
+    if document.get("issuer") != issuer:
+        raise ValueError("the discovery document names another issuer")
+    return str(document["jwks_uri"])
 
 
 class OidcAuthenticator:
@@ -188,8 +216,9 @@ def _claim_list(value: Any) -> list[str]:
 
 
 def oidc_verifier(settings: Settings) -> OidcVerifier | None:
-    if not settings.oidc_jwks_url:
+    if not settings.oidc_issuer:
         return None
+    assert settings.oidc_audience, "Settings require an audience with an issuer"
     return OidcVerifier(settings.oidc_jwks_url, issuer=settings.oidc_issuer, audience=settings.oidc_audience)
 
 

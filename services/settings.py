@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -75,10 +75,13 @@ class Settings(BaseSettings):
     escalation_interval_seconds: float = Field(default=30.0, gt=0, description="how often the API looks for them")
     live_poll_seconds: float = Field(default=1.0, gt=0, description="how often a live alert feed looks for new alerts")
     oidc_jwks_url: str | None = Field(
-        default=None, description="JWKS of the OIDC provider; empty: bearer tokens from `riskwatch users add`"
+        default=None, description="JWKS of the OIDC provider; empty: the jwks_uri of the issuer's discovery document"
     )
-    oidc_issuer: str | None = Field(default=None, description="the tokens' `iss`; empty: not checked")
-    oidc_audience: str | None = Field(default=None, description="the tokens' `aud`; empty: not checked")
+    oidc_issuer: str | None = Field(default=None, validate_default=True, description=(
+        "the OIDC provider's issuer, every token's `iss`: set, bearer tokens are OIDC access tokens; "
+        "empty: tokens from `riskwatch users add`"))
+    oidc_audience: str | None = Field(default=None, validate_default=True, description=(
+        "the `aud` every OIDC token must name (required with OIDC)"))
     oidc_role_claim: str = Field(default="riskwatch_role", description="claim holding the user's Riskwatch role")
     oidc_scope_claim: str = Field(default="riskwatch_scope", description="claim holding the regions or caseloads")
     oidc_supervisor_claim: str = Field(default="riskwatch_supervisor", description="claim marking a supervisor")
@@ -86,6 +89,20 @@ class Settings(BaseSettings):
     oidc_units_claim: str = Field(default="riskwatch_units", description="an agency client's units (list or spaces)")
     ingest_timeout_seconds: float = Field(default=2.0, gt=0, le=60, description=(
         "longest the gateway waits for the broker or the database before answering 503 with Retry-After"))
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_with_jwks(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("oidc_jwks_url") and not value:
+            raise ValueError("is required when RISKWATCH_OIDC_JWKS_URL is set: a token is checked against its issuer")
+        return value
+
+    @field_validator("oidc_audience")
+    @classmethod
+    def _audience_with_oidc(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("oidc_issuer") and not value:
+            raise ValueError("is required with OIDC: a token is checked against its audience")
+        return value
 
     @field_validator("state_dir")
     @classmethod

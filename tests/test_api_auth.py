@@ -85,6 +85,55 @@ def _token(key: Any, **claims: Any) -> str:
                       headers={"kid": "key-1"})
 
 
+@pytest.fixture(scope="module")
+def provider(provider_key: rsa.RSAPrivateKey) -> Iterator[str]:
+    """An identity provider serving its discovery document and JWKS locally; its issuer is its own address."""
+    public = json.loads(RSAAlgorithm.to_jwk(provider_key.public_key()))
+    keys = json.dumps({"keys": [{**public, "kid": "key-1", "use": "sig", "alg": "RS256"}]}).encode()
+    documents: dict[str, bytes] = {"/realms/police/certs": keys}
+
+    class Provider(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            body = documents.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body or b"{}")
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Provider)
+    issuer = f"http://127.0.0.1:{server.server_port}/realms/police"
+    documents["/realms/police/.well-known/openid-configuration"] = json.dumps(
+        {"issuer": issuer, "jwks_uri": f"{issuer}/certs"}).encode()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield issuer
+    finally:
+        server.shutdown()
+
+
+async def test_oidc_keys_come_from_the_issuers_discovery_document(provider: str, provider_key: Any) -> None:
+    authenticator = authenticator_for(Settings(oidc_issuer=provider, oidc_audience=AUDIENCE), pool=None)
+    assert isinstance(authenticator, OidcAuthenticator)
+    principal = await authenticator.authenticate(_token(provider_key, iss=provider))
+    assert principal is not None and principal.role == Role.INTELLIGENCE_ANALYST
+    assert await authenticator.authenticate(_token(provider_key)) is None, "another issuer's token"
+    elsewhere = authenticator_for(Settings(oidc_issuer=provider + "/other", oidc_audience=AUDIENCE), pool=None)
+    assert await elsewhere.authenticate(_token(provider_key, iss=provider + "/other")) is None, "no document there"
+
+
+def test_oidc_needs_an_issuer_and_an_audience() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="oidc_audience"):
+        Settings(oidc_issuer="https://idp.example/realms/police")
+    with pytest.raises(ValidationError, match="oidc_issuer"):
+        Settings(oidc_jwks_url="https://idp.example/certs", oidc_audience=AUDIENCE)
+
+
 async def test_oidc_token_gives_the_role_and_scope_of_its_claims(jwks_url: str, provider_key: Any) -> None:
     authenticator = _authenticator(jwks_url)
     principal = await authenticator.authenticate(_token(provider_key, riskwatch_supervisor=True))
