@@ -135,6 +135,8 @@ async def test_the_operator_page_shows_stream_health_and_no_personal_data(stack:
     await expect(page.locator('#status dd[data-key="outbox_backlog"]')).to_have_text(re.compile(r"^\d+$"))
     await expect(page.locator("#ingest-rows")).to_contain_text("accepted")
     await expect(page.locator("#published-rows")).to_contain_text("agency.police.v1")
+    await expect(page.locator("#lag-rows")).to_contain_text("riskwatch-risk")  # the risk stage's group
+    await expect(page.locator("#alert-latency")).to_contain_text("Alerts in the last hour")
     text = await page.locator("body").inner_text()
     assert "ps_" not in text
     assert not [name for name in REGION_NAMES.values() if name in text]

@@ -60,12 +60,27 @@
       : [el("tr", {}, el("td", { colspan: 3 }, "Not measured in this process."))]));
   }
 
+  function lagAndLatency(status) {
+    const rows = Object.entries(status.consumer_lag).flatMap(([group, topics]) => Object.entries(topics).map(
+      ([topic, behind]) => el("tr", {}, el("td", {}, group), el("td", {}, topic), el("td", {}, String(behind)))));
+    document.getElementById("lag-rows").replaceChildren(...(rows.length
+      ? rows : [el("tr", {}, el("td", { colspan: 3 }, "No stage has committed a position yet."))]));
+    const latency = status.alert_latency_last_hour;
+    const seconds = (value) => (value === null ? "none" : `${value.toFixed(2)} s`);
+    document.getElementById("alert-latency").replaceChildren(
+      el("dt", {}, "Alerts in the last hour"), el("dd", {}, String(latency.alerts)),
+      el("dt", {}, "Gateway to alert, median"), el("dd", { "data-key": "p50" }, seconds(latency.p50_seconds)),
+      el("dt", {}, "Gateway to alert, 95th percentile"), el("dd", {}, seconds(latency.p95_seconds)),
+      el("dt", {}, "Gateway to alert, slowest"), el("dd", {}, seconds(latency.max_seconds)));
+  }
+
   async function refresh() {
     try {
       const status = await RW.api("/v1/operations/status");
       document.getElementById("status").replaceChildren(...Object.entries(STATUS_LABELS).flatMap(
         ([key, label]) => [el("dt", {}, label), el("dd", { "data-key": key }, String(status[key]))],
       ));
+      lagAndLatency(status);
       const response = await fetch("/metrics");
       const at = performance.now();
       const series = samples(await response.text());
