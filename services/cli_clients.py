@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-import asyncpg
 import click
 
-from services.auth import AgencyClient, UserError, add_client, client_authenticator_for, local_operator, revoke_client
-from services.runtime import RUNTIME_FILE, load_settings
+from services.auth import (
+    AgencyClient,
+    add_client,
+    client_authenticator_for,
+    local_operator,
+    revoke_client,
+)
+from services.cli_users import with_database
+from services.runtime import RUNTIME_FILE
 from services.settings import Settings
 from streams.topology import AGENCIES
-
-T = TypeVar("T")
-
 
 @click.group("clients")
 def clients_command() -> None:
@@ -30,7 +29,7 @@ def clients_command() -> None:
               help="Comma-separated units it submits for (the events' `unit`), e.g. 'Polisen Region Syd'.")
 def add(name: str, agency: str, units: str) -> None:
     """Register an agency system and print its token: shown this once, only its hash is kept."""
-    token = _run(lambda pool: add_client(pool, name, agency, units.split(",")))
+    token = with_database(lambda pool: add_client(pool, name, agency, units.split(",")))
     click.echo(f"created {agency} client {name}; the token below is shown once:", err=True)
     click.echo(token)
 
@@ -39,7 +38,7 @@ def add(name: str, agency: str, units: str) -> None:
 @click.argument("name")
 def revoke(name: str) -> None:
     """Revoke a client's token at once."""
-    if not _run(lambda pool: revoke_client(pool, name)):
+    if not with_database(lambda pool: revoke_client(pool, name)):
         raise click.ClickException(f"no active client called {name!r}")
     click.echo(f"revoked {name}")
 
@@ -47,7 +46,7 @@ def revoke(name: str) -> None:
 @clients_command.command("list")
 def list_clients() -> None:
     """Clients, agencies and units (never tokens)."""
-    rows = _run(lambda pool: pool.fetch("SELECT name, agency, units, revoked_at FROM agency_client ORDER BY name"))
+    rows = with_database(lambda pool: pool.fetch("SELECT name, agency, units, revoked_at FROM agency_client ORDER BY name"))
     for row in rows:
         click.echo(f"{row['name']}\t{row['agency']}\t{','.join(row['units'])}" + (" REVOKED" if row["revoked_at"] else ""))
 
@@ -66,7 +65,7 @@ def ingesting_client(settings: Settings, token: str | None, as_operator: bool) -
     if not token:
         raise click.UsageError("--token (or RISKWATCH_CLIENT_TOKEN): the token of an agency client from "
                                "`riskwatch clients add`; or --as-operator on the local embedded stack")
-    client = _run(lambda pool: client_authenticator_for(settings, pool).authenticate(token), settings)
+    client = with_database(lambda pool: client_authenticator_for(settings, pool).authenticate(token), settings)
     if client is None:
         raise click.ClickException("--token: not an agency client's token, or revoked")
     return client
@@ -80,24 +79,3 @@ def _local_stack(settings: Settings) -> bool:
     recorded = json.loads(running.read_text())
     return (recorded.get("database_url") == settings.database_url
             and recorded.get("kafka_bootstrap_servers") == settings.kafka_bootstrap_servers)
-
-
-def _run(action: Callable[[asyncpg.Pool], Awaitable[T]], settings: Settings | None = None) -> T:
-    from projections.store import create_pool, migrate
-
-    settings = settings or load_settings()
-    if not settings.database_url:
-        raise click.ClickException("no database: start `riskwatch up`, or set RISKWATCH_DATABASE_URL")
-
-    async def run() -> T:
-        pool = await create_pool(settings.database_url or "")
-        try:
-            await migrate(pool)
-            return await action(pool)
-        finally:
-            await pool.close()
-
-    try:
-        return asyncio.run(run())
-    except UserError as error:
-        raise click.ClickException(str(error)) from None

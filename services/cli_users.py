@@ -11,6 +11,7 @@ import click
 
 from services.auth import NATIONAL, Role, UserError, add_user, revoke_user
 from services.runtime import load_settings
+from services.settings import Settings
 
 T = TypeVar("T")
 
@@ -28,7 +29,7 @@ def users_command() -> None:
 @click.option("--supervisor", is_flag=True, help="Also receives escalated alerts of the scope.")
 def add(name: str, role: str, scope: tuple[str, ...], supervisor: bool) -> None:
     """Create a user and print the bearer token: it is shown this once, only its hash is kept."""
-    token = _run(lambda pool: add_user(pool, name, Role(role), scope, supervisor=supervisor))
+    token = with_database(lambda pool: add_user(pool, name, Role(role), scope, supervisor=supervisor))
     click.echo(f"created {role} {name}; the token below is shown once:", err=True)
     click.echo(token)
 
@@ -37,7 +38,7 @@ def add(name: str, role: str, scope: tuple[str, ...], supervisor: bool) -> None:
 @click.argument("name")
 def revoke(name: str) -> None:
     """Revoke a user's token at once."""
-    if not _run(lambda pool: revoke_user(pool, name)):
+    if not with_database(lambda pool: revoke_user(pool, name)):
         raise click.ClickException(f"no active user called {name!r}")
     click.echo(f"revoked {name}")
 
@@ -45,17 +46,18 @@ def revoke(name: str) -> None:
 @users_command.command("list")
 def list_users() -> None:
     """Users, roles and scopes (never tokens)."""
-    rows = _run(lambda pool: pool.fetch(
+    rows = with_database(lambda pool: pool.fetch(
         "SELECT name, role, scope, supervisor, revoked_at FROM app_user ORDER BY name"))
     for row in rows:
         flags = (" supervisor" if row["supervisor"] else "") + (" REVOKED" if row["revoked_at"] else "")
         click.echo(f"{row['name']}\t{row['role']}\t{','.join(row['scope']) or '-'}{flags}")
 
 
-def _run(action: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+def with_database(action: Callable[[asyncpg.Pool], Awaitable[T]], settings: Settings | None = None) -> T:
+    """`action` on a pool of the configured (or running embedded) database, migrated; a UserError is one line."""
     from projections.store import create_pool, migrate
 
-    settings = load_settings()
+    settings = settings or load_settings()
     if not settings.database_url:
         raise click.ClickException("no database: start `riskwatch up`, or set RISKWATCH_DATABASE_URL")
 
