@@ -38,10 +38,35 @@ def _processes_under(state_dir: Path) -> list[psutil.Process]:
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_up_starts_the_stack_and_stops_everything(tmp_path: Path, stop_signal: signal.Signals) -> None:
     state_dir = tmp_path / "state"
+    up, api_url, lines = _start_up(state_dir, cwd=tmp_path)
+    try:
+        printed = "".join(lines)
+        assert "broker" in printed and "(embedded, in memory)" in printed and "database" in printed
+        assert httpx.get(f"{api_url}/healthz", timeout=10).json() == {"status": "ok"}
+        ready = httpx.get(f"{api_url}/readyz", timeout=10)
+        assert ready.status_code == 200 and ready.json()["ready"] is True
+        assert len(_processes_under(state_dir)) >= 4  # broker, PostgreSQL, worker, API at least
+        assert json.loads((state_dir / "runtime.json").read_text())["api_url"] == api_url
+        up.send_signal(stop_signal)
+        rest, _ = up.communicate(timeout=90)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert up.returncode == 0, rest
+    assert "riskwatch stopped" in rest
+    _eventually(lambda: _processes_under(state_dir) == [], 10, "every process of the stack stopped")
+    assert not (state_dir / "runtime.json").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["state"]  # nothing beside the state dir
+
+
+def _start_up(state_dir: Path, cwd: Path | None = None) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """`riskwatch up` in the background, once it says it is up: (process, API URL, lines so far).
+
+    A stack that does not come up is killed before the test fails."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("RISKWATCH_")}
     environment["RISKWATCH_STATE_DIR"] = str(state_dir)
     up = subprocess.Popen([sys.executable, "-m", "services.cli", "up"], env=environment, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+                          stderr=subprocess.STDOUT, text=True, cwd=cwd)
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 120
@@ -51,44 +76,11 @@ def test_up_starts_the_stack_and_stops_everything(tmp_path: Path, stop_signal: s
             assert line or up.poll() is None, "".join(lines)
             lines.append(line)
             assert time.monotonic() < deadline, "".join(lines)
-        printed = "".join(lines)
-        api = re.search(r"ingest\s+POST (http://\S+)/v1/events", printed)
-        assert api, printed
-        assert "broker" in printed and "(embedded, in memory)" in printed and "database" in printed
-        assert httpx.get(f"{api.group(1)}/healthz", timeout=10).json() == {"status": "ok"}
-        ready = httpx.get(f"{api.group(1)}/readyz", timeout=10)
-        assert ready.status_code == 200 and ready.json()["ready"] is True
-        assert len(_processes_under(state_dir)) >= 4  # broker, PostgreSQL, worker, API at least
-        assert json.loads((state_dir / "runtime.json").read_text())["api_url"] == api.group(1)
-        up.send_signal(stop_signal)
-        rest, _ = up.communicate(timeout=90)
-    finally:
-        if up.poll() is None:
-            up.kill()
-    assert up.returncode == 0, rest
-    assert "riskwatch stopped" in rest
-    time.sleep(0.5)
-    assert _processes_under(state_dir) == []
-    assert not (state_dir / "runtime.json").exists()
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["state"]  # nothing beside the state dir
-
-
-def _start_up(state_dir: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
-    """`riskwatch up` in the background, once it says it is up: (process, API URL, lines so far)."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("RISKWATCH_")}
-    environment["RISKWATCH_STATE_DIR"] = str(state_dir)
-    up = subprocess.Popen([sys.executable, "-m", "services.cli", "up"], env=environment, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    assert up.stdout is not None
-    while not any("Ctrl-C stops everything" in line for line in lines):
-        line = up.stdout.readline()
-        assert line or up.poll() is None, "".join(lines)
-        lines.append(line)
-        assert time.monotonic() < deadline, "".join(lines)
-    api = re.search(r"ingest\s+POST (http://\S+)/v1/events", "".join(lines))
-    assert api, "".join(lines)
+        api = re.search(r"ingest\s+POST (http://\S+)/v1/events", "".join(lines))
+        assert api, "".join(lines)
+    except BaseException:
+        up.kill()
+        raise
     return up, api.group(1), lines
 
 
