@@ -43,8 +43,8 @@ test: $(BIN)/riskwatch chromium
 FUZZ_API_EXAMPLES ?= 250
 FUZZ_INGEST_EXAMPLES ?= 500
 fuzz: $(BIN)/riskwatch
-	RISKWATCH_FUZZ_EXAMPLES=$(FUZZ_API_EXAMPLES) $(BIN)/python -m pytest -q -s tests/test_api_schema.py
-	RISKWATCH_FUZZ_EXAMPLES=$(FUZZ_INGEST_EXAMPLES) $(BIN)/python -m pytest -q -s tests/test_ingest_fuzz.py
+	RISKWATCH_FUZZ_EXAMPLES=$(FUZZ_API_EXAMPLES) $(BIN)/python -m pytest -q -s tests/integration/test_api_schema.py
+	RISKWATCH_FUZZ_EXAMPLES=$(FUZZ_INGEST_EXAMPLES) $(BIN)/python -m pytest -q -s tests/integration/test_ingest_fuzz.py
 # The browser tests drive Debian's Chromium (Playwright's own browser download needs the
 # internet). Installed when missing and we may; otherwise those tests say why they skip.
 chromium:

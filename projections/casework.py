@@ -2,7 +2,7 @@
 
 Cases are written in the risk batch's transaction, with the alerts that open or update them:
 a crash neither loses an alert's case nor attaches an alert twice. Reviews are opened by the
-scheduler; see services/query_reviews.py for completing them and services/query_cases.py for
+scheduler; see services/api/reviews.py for completing them and services/api/cases.py for
 the case workflow.
 """
 

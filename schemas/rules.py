@@ -15,7 +15,7 @@ from typing import Any
 from schemas.errors import ContractError, EventValidationError, FieldError
 from schemas.registry import default_registry
 from schemas.text import PSEUDONYM_FORM, free_text_fault, holds_identity_number, printable
-from services.identity import IdentityNumberError, parse_identity_number
+from schemas.identity import IdentityNumberError, parse_identity_number
 
 REGIONS = ("nord", "mitt", "stockholm", "ost", "vast", "syd", "bergslagen")
 SECRECY_BREAKING_BASIS = "osl_10_18c"

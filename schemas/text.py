@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 
 WITHHELD = "<number withheld>"
-# The keyed pseudonyms Riskwatch makes (services.identity.pseudonym): their hex digits may run as
+# The keyed pseudonyms Riskwatch makes (schemas.identity.pseudonym): their hex digits may run as
 # long as an identity number's, yet they are none, wherever they are checked.
 PSEUDONYM_FORM = re.compile(r"^ps_[0-9a-f]{32}$")
 # YYMMDD-NNNC, YYMMDD+NNNC, YYYYMMDDNNNC, YYYYMMDD-NNNC and the like (coordination numbers

@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterable, Sequence
+from typing import Awaitable, Callable, Iterable, Protocol, Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NotLeaderForPartitionError
 
-from services.settings import Settings
-from streams.kafka import client_options
+from streams.kafka import KafkaSettings, client_options
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,17 @@ TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asy
              asyncpg.TooManyConnectionsError, asyncpg.exceptions.OperatorInterventionError,
              KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError)
 
+
+
+class StageSettings(KafkaSettings, Protocol):
+    """What a stage's consumer reads of the settings."""
+
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def batch_within_seconds(self) -> float: ...
+    @property
+    def fetch_wait_ms(self) -> int: ...
 
 
 class StageDefect(RuntimeError):
@@ -79,7 +89,7 @@ class Stage:
         return set(self.consumer.assignment()) if self.consumer is not None else set()
 
 
-def stage_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
+def stage_consumer(settings: StageSettings, group_id: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         **client_options(settings),
         group_id=group_id,
@@ -98,7 +108,7 @@ def stage_consumer(settings: Settings, group_id: str) -> AIOKafkaConsumer:
     )
 
 
-async def run_stage(stage: Stage, settings: Settings, should_stop: Callable[[], bool],
+async def run_stage(stage: Stage, settings: StageSettings, should_stop: Callable[[], bool],
                     until_done: Callable[[str, Callable[[], Awaitable[object]]], Awaitable[object]]) -> None:
     """Consume, handle and commit until `should_stop()`; leave the group on the way out."""
     consumer = stage_consumer(settings, stage.group_id)

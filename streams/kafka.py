@@ -5,21 +5,52 @@ from __future__ import annotations
 import hashlib
 import ssl
 import uuid
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.errors import withhold_identity_numbers
-from services.settings import Settings
 from streams.topology import ALL_TOPICS
 
 if TYPE_CHECKING:
     from projections.events import RiskEvent
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
+class SecretText(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+class KafkaSettings(Protocol):
+    """What the Kafka plumbing reads of the settings (the runtime's Settings has it all)."""
+
+    @property
+    def kafka_bootstrap_servers(self) -> str | None: ...
+    @property
+    def kafka_security_protocol(self) -> str: ...
+    @property
+    def kafka_sasl_mechanism(self) -> str | None: ...
+    @property
+    def kafka_sasl_username(self) -> str | None: ...
+    @property
+    def kafka_sasl_password(self) -> SecretText | None: ...
+    @property
+    def kafka_ssl_cafile(self) -> Path | None: ...
+    @property
+    def kafka_ssl_certfile(self) -> Path | None: ...
+    @property
+    def kafka_ssl_keyfile(self) -> Path | None: ...
+    @property
+    def kafka_replication_factor(self) -> int: ...
+    @property
+    def kafka_min_insync_replicas(self) -> int: ...
+    @property
+    def partitions(self) -> int: ...
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
     """Connection options for every aiokafka client, SASL and TLS included."""
     assert settings.kafka_bootstrap_servers, "no Kafka bootstrap servers configured"
     options: dict[str, Any] = {
@@ -40,13 +71,13 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def new_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+def new_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
     """A producer that answers only after every in-sync replica has the record (acks=all)."""
     options = {"acks": "all", "linger_ms": 2, "max_batch_size": 256 * 1024, **overrides}
     return AIOKafkaProducer(**client_options(settings), **options)
 
 
-async def ensure_topics(settings: Settings) -> None:
+async def ensure_topics(settings: KafkaSettings) -> None:
     """Create every topic explicitly with the configured partitions (never rely on auto-creation)."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
@@ -67,7 +98,7 @@ async def ensure_topics(settings: Settings) -> None:
         await admin.close()
 
 
-async def cluster_id(settings: Settings) -> str:
+async def cluster_id(settings: KafkaSettings) -> str:
     """The broker cluster's id: offsets are only meaningful within one cluster."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
@@ -137,7 +168,7 @@ def dead_letter_headers(stage: str, error: str, error_class: str, source: str, i
     ]
 
 
-async def group_lag(settings: Settings, groups: Mapping[str, Sequence[str]]) -> dict[str, dict[str, int]]:
+async def group_lag(settings: KafkaSettings, groups: Mapping[str, Sequence[str]]) -> dict[str, dict[str, int]]:
     """Records not yet committed, per consumer group and topic: end offsets minus committed offsets
     (a partition with nothing committed counts from 0: event topics are never truncated)."""
     consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)

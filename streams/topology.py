@@ -24,7 +24,7 @@ ALERT_WORKFLOW = "alert-workflow.v1"  # acknowledged, assigned, closed, escalate
 ALL_TOPICS = (*AGENCY_TOPICS.values(), SUBJECT_EVENTS, RISK_CHANGES, ALERTS, DEADLETTER, ALERT_WORKFLOW)
 
 
-# Who writes and who reads each topic, for people and for the AsyncAPI document (services/asyncapi.py).
+# Who writes and who reads each topic, for people and for the AsyncAPI document (services/api/asyncapi.py).
 # Readers outside Riskwatch (an agency's alert inbox, a data warehouse) subscribe with groups of their own.
 PRODUCERS: dict[str, tuple[str, ...]] = {
     **{topic: ("ingest gateway",) for topic in AGENCY_TOPICS.values()},

@@ -7,8 +7,8 @@ from typing import Iterator
 
 import pytest
 
-from services.settings import Settings
-from services.stack import Stack, started_stack
+from services.runtime.settings import Settings
+from services.runtime.stack import Stack, started_stack
 
 
 def stack_settings(state_dir: Path, **overrides: object) -> Settings:

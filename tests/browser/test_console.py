@@ -8,10 +8,10 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from services.auth import Role
-from services.console import REGION_NAMES
-from services.stack import Stack
-from tests.api_support import client, released_high_risk_subject, user
+from services.api.auth import Role
+from services.api.console import REGION_NAMES
+from services.runtime.stack import Stack
+from tests.support.api import client, released_high_risk_subject, user
 from tests.browser.conftest import Console
 
 pytestmark = pytest.mark.integration

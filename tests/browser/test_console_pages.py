@@ -10,9 +10,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from services.api import create_api
-from services.console import CONSOLE_POLICY, PAGES, Page
-from services.settings import Settings
+from services.api.app import create_api
+from services.api.console import CONSOLE_POLICY, PAGES, Page
+from services.runtime.settings import Settings
 
 
 @pytest_asyncio.fixture(scope="module")

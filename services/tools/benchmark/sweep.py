@@ -1,0 +1,180 @@
+"""The history-length sweep: what one new event costs the risk stage when the subject already
+has N events in his state.
+
+It runs the risk stage's pure work for one event, as a batch of one, on the state as the
+worker holds it between batches: fold the event, check its alerts and assess
+(`evaluate_arrival`), and make what the store is sent (the event's state row and the
+assessment, as JSON). No broker, no database: the figure is CPU time (or, under callgrind,
+instructions) per event, by component, for N = 10, 100 and 1,000, and beside it the cost of
+reading a state the worker does not hold. A cost flat in N means a long-known subject costs
+what a new one does.
+
+    python -m services.tools.benchmark.sweep --history 1000 --new 50     # CPU microseconds per event
+    valgrind --tool=callgrind python -m services.tools.benchmark.sweep --quiet --history 1000 --new 10 [--prepare-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from projections.alerts import evaluate_arrival
+from projections.events import DAY_MS, HOUR_MS, RiskEvent, Victim
+from projections.model import Assessment, SubjectState, compact, empty_state, fold, fold_all
+from projections.policy import Policy, default_policy
+from projections.store import stored_json
+
+HISTORY_LENGTHS = (10, 100, 1000)
+NEW_EVENTS = 200  # events measured at each length; each goes into the same N-event state
+COMPONENTS = ("model", "save")
+COLD_LOADS = 5
+SUBJECT = "sweep-subject"
+END = 1_767_225_600_000  # 2026-01-01: the history ends here, the measured events come after
+SPAN_MS = 4 * 365 * DAY_MS  # within the shipped horizon, so every event counts in every assessment
+
+# A mix of what a long-known subject accumulates: harmful acts with markers, bans, custody, care.
+_KINDS: tuple[tuple[str, str, str | None, tuple[str, ...]], ...] = (
+    ("police.crime_report", "police", "assault", ("victim_fear",)),
+    ("police.crime_report", "police", "gross_violation_of_integrity", ("strangulation", "child_present")),
+    ("police.domestic_callout", "police", None, ("injuries",)),
+    ("prosecution.contact_ban_breach_reported", "prosecution", "contact_ban_breach", ("breach_of_conditions",)),
+    ("prison_probation.custody_started", "prison_probation", None, ("custody",)),
+    ("prison_probation.released", "prison_probation", None, ("release",)),
+    ("social_services.concern_shared", "social_services", None, ("controlling_behaviour",)),
+    ("healthcare.substance_abuse_treatment", "healthcare", None, ("substance_abuse",)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPoint:
+    history: int  # events already in the subject's state
+    events: int  # new events measured
+    cpu_us: dict[str, float]  # component -> CPU microseconds per new event
+    cold_load_us: float  # reading the state's rows when the worker does not hold it (once per subject)
+
+    @property
+    def total_us(self) -> float:
+        return sum(self.cpu_us.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    points: tuple[SweepPoint, ...]
+
+    @property
+    def ratio(self) -> float:
+        """Cost per event at the longest history over the shortest."""
+        first, last = self.points[0], self.points[-1]
+        return last.total_us / first.total_us if first.total_us else 0.0
+
+
+def event(index: int, at: int, rng: random.Random) -> RiskEvent:
+    source_type, agency, offence, markers = rng.choice(_KINDS)
+    victims = (Victim(f"victim-{rng.randrange(2)}", False),) if offence is not None else ()
+    return RiskEvent(
+        event_id=str(uuid.UUID(int=rng.getrandbits(128))), subject=SUBJECT, source_type=source_type,
+        event_time=at, recorded_time=at + HOUR_MS, agency=agency, region="stockholm", unit=f"unit-{index % 3}",
+        offence=offence, markers=frozenset(markers), victims=victims, attributes={},
+    )
+
+
+def history(length: int, seed: int = 1) -> SubjectState:
+    """A subject with `length` events spread evenly over the SPAN_MS before END."""
+    rng = random.Random(seed)
+    step = SPAN_MS // max(length, 1)
+    return fold_all(empty_state(SUBJECT), [event(i, END - SPAN_MS + i * step, rng) for i in range(length)])
+
+
+def new_events(count: int, seed: int = 2) -> list[RiskEvent]:
+    """Events after the history, an hour apart: the usual case, each arriving in order."""
+    rng = random.Random(seed)
+    return [event(i, END + (i + 1) * HOUR_MS, rng) for i in range(count)]
+
+
+def stored_rows(length: int) -> list[str]:
+    """The state's rows as the store holds them: one compact event each, as JSON."""
+    return [stored_json(compact(event)) for event in history(length).events]
+
+
+def cold_state(rows: Sequence[str]) -> SubjectState:
+    """What a worker does when it does not hold the subject's state: read every row."""
+    return SubjectState.from_compact(SUBJECT, [json.loads(row) for row in rows])
+
+
+def prepared(length: int, count: int, policy: Policy) -> Iterator[tuple[SubjectState, RiskEvent]]:
+    """Each new event with a state of `length` events as the worker holds it between batches."""
+    rows = stored_rows(length)
+    for new in new_events(count):
+        state = cold_state(rows)
+        state.ledger.scored(policy)
+        yield state, new
+
+
+def fold_and_check(state: SubjectState, new: RiskEvent, policy: Policy) -> tuple[SubjectState, Assessment]:
+    after = fold(state, new)
+    _, assessment = evaluate_arrival(state, after, new, policy)
+    return after, assessment
+
+
+def save(new: RiskEvent, assessment: Assessment) -> tuple[str, str]:
+    """What the store is sent for the event: its state row and the assessment."""
+    return stored_json(compact(new)), stored_json(assessment.to_dict())
+
+
+def measure(length: int, count: int = NEW_EVENTS, policy: Policy | None = None,
+            clock: Callable[[], int] = time.process_time_ns) -> SweepPoint:
+    """CPU time per new event of the risk stage's pure work, each event into a `length`-event state."""
+    policy = policy or default_policy()
+    spent = dict.fromkeys(COMPONENTS, 0)
+    for state, new in prepared(length, count, policy):
+        started = clock()
+        _, assessment = fold_and_check(state, new, policy)
+        assessed = clock()
+        save(new, assessment)
+        spent["model"] += assessed - started
+        spent["save"] += clock() - assessed
+    rows = stored_rows(length)
+    started = clock()
+    for _ in range(COLD_LOADS):
+        cold_state(rows).ledger.scored(policy)
+    cold_us = (clock() - started) / COLD_LOADS / 1000
+    return SweepPoint(length, count, {name: spent[name] / count / 1000 for name in COMPONENTS}, cold_us)
+
+
+def sweep(lengths: Sequence[int] = HISTORY_LENGTHS, count: int = NEW_EVENTS) -> Sweep:
+    return Sweep(tuple(measure(length, count) for length in lengths))
+
+
+def _run(lengths: Sequence[int], count: int, prepare_only: bool) -> None:
+    """For callgrind: instructions of a run minus those of a --prepare-only run, over the events."""
+    policy = default_policy()
+    for length in lengths:
+        for state, new in prepared(length, count, policy):
+            if not prepare_only:
+                save(new, fold_and_check(state, new, policy)[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--history", type=int, action="append", help="events already in the state (repeatable)")
+    parser.add_argument("--new", type=int, default=NEW_EVENTS, help="new events measured at each length")
+    parser.add_argument("--quiet", action="store_true", help="no timing, only the work (for callgrind)")
+    parser.add_argument("--prepare-only", action="store_true", help="with --quiet: only make the states")
+    arguments = parser.parse_args()
+    lengths = arguments.history or list(HISTORY_LENGTHS)
+    if arguments.quiet:
+        _run(lengths, arguments.new, arguments.prepare_only)
+        return
+    for point in sweep(lengths, arguments.new).points:
+        parts = "  ".join(f"{name} {point.cpu_us[name]:,.1f}" for name in COMPONENTS)
+        print(f"N={point.history:>5}: {point.total_us:,.1f} us per event  ({parts}); "
+              f"reading a state not held {point.cold_load_us:,.1f}")
+
+
+if __name__ == "__main__":
+    main()
