@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from projections.policy import PolicyError
-from services.cli.progress import count_lines, progress_bar
+from services.runtime.progress import count_lines, progress_bar
 from services.runtime.settings import Settings
 
 _INPUT = click.Path(exists=True, dir_okay=False, path_type=Path)

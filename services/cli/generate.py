@@ -10,7 +10,7 @@ from typing import IO
 
 import click
 
-from services.cli.progress import advance, progress_bar
+from services.runtime.progress import advance, progress_bar
 from services.tools.synthetic import SubjectHistory, subject_histories
 
 

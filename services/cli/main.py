@@ -185,7 +185,7 @@ def worker() -> None:
     """Run one stream worker (normalize, risk, outbox relay, scheduler) against the configured stack."""
     from faust.worker import Worker
 
-    from services.runtime.worker import build_worker
+    from services.worker import build_worker
 
     from services.runtime.logs import logging_config
 
@@ -238,7 +238,7 @@ def migrate() -> None:
                    "pages anyone (no case, no live feed, no escalation), however recent.")
 def ingest(file: click.utils.LazyFile, chunk: int, token: str | None, as_operator: bool, backfill: bool) -> None:
     """Ingest a JSON Lines file through the gateway: bad lines are reported, good ones published."""
-    from services.cli.progress import count_lines, progress_bar
+    from services.runtime.progress import count_lines, progress_bar
 
     settings = load_settings()
     client = ingesting_client(settings, token, as_operator)
@@ -256,7 +256,7 @@ async def _ingest(settings: Settings, client: "AgencyClient", file: click.utils.
                   errors: TextIO, *, backfill: bool = False) -> dict[str, int]:
     from projections.casework import record_backfill
     from services.ingest.gateway import NoStackError, open_gateway, submit_lines
-    from services.cli.progress import advance
+    from services.runtime.progress import advance
 
     totals = {"accepted": 0, "duplicate": 0, "rejected": 0, "unavailable": 0}
     try:
@@ -321,7 +321,7 @@ def rebuild() -> None:
 
 async def _rebuild(settings: Settings) -> tuple["RebuildResult", str]:
     from projections.store import Store, create_pool
-    from services.cli.progress import progress_bar
+    from services.runtime.progress import progress_bar
     from services.runtime.rebuild import live_digest, rebuild as run_rebuild
 
     assert settings.database_url

@@ -324,7 +324,7 @@ class RequestMetrics:
 # ---- the worker: sampling and its HTTP server ------------------------------------------------
 
 class WorkerConnections(Protocol):
-    """What the sampler needs from the worker's runtime (services.runtime.worker.WorkerRuntime)."""
+    """What the sampler needs from the worker's runtime (services.worker.WorkerRuntime)."""
 
     store: Store
     producer: AIOKafkaProducer

@@ -22,7 +22,7 @@ from projections.model import assess, empty_state, fold_all
 from projections.policy import Policy
 from projections.store import Store
 from schemas.codec import decode_risk_event
-from services.cli.progress import advance
+from services.runtime.progress import advance
 
 CHUNK_EVENTS = 5_000  # events sent to a process at a time (whole subjects): large enough to amortise the hand-over
 _policy: Policy | None = None  # the policy of the rebuild in a rebuild process, set before it forks

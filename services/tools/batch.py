@@ -34,7 +34,7 @@ from projections.store import create_pool, ms_to_datetime
 from services.api.auth import local_operator
 from schemas.identity import IdentityNumberError, parse_identity_number
 from services.ingest.gateway import Outcome, open_gateway, submit_lines
-from services.cli.progress import advance
+from services.runtime.progress import advance
 from services.runtime.settings import Settings
 from services.runtime.stack import Stack, started_stack
 

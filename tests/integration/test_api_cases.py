@@ -13,7 +13,7 @@ import pytest
 from services.api.auth import Role
 from services.runtime.state import child_environment
 from services.runtime.stack import Stack
-from services.runtime.worker import WorkerRuntime, emit_due_reviews
+from services.worker import WorkerRuntime, emit_due_reviews
 from projections.policy import default_policy
 from tests.support.api import alias, client, database, ingest, next_event, comment, released_high_risk_subject, user
 from tests.support.scenario import at, event, jsonl, new_person

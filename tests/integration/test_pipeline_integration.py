@@ -17,7 +17,7 @@ from projections.policy import default_policy
 from schemas.identity import parse_identity_number, pseudonym
 from services.runtime.state import child_environment, pseudonym_key
 from services.runtime.stack import Stack
-from services.runtime.worker import WorkerRuntime, emit_due_reviews
+from services.worker import WorkerRuntime, emit_due_reviews
 from streams.kafka import new_producer
 from streams.topology import SUBJECT_EVENTS
 from tests.support.api import post_documents

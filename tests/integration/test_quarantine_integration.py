@@ -27,7 +27,7 @@ from services.runtime.metrics import QUARANTINED
 from services.runtime.rebuild import live_digest, rebuild
 from services.runtime.state import child_environment
 from services.runtime.stack import Stack, started_stack
-from services.runtime.worker import WorkerRuntime, build_stages
+from services.worker import WorkerRuntime, build_stages
 from streams.consume import Record, StageDefect, run_stage
 from streams.kafka import new_producer
 from streams.risk import RiskProcessor
@@ -252,7 +252,7 @@ async def test_a_batch_whose_every_record_fails_stops_the_stage_before_it_commit
 async def test_normalize_quarantines_a_record_it_cannot_forward_and_forwards_the_rest(
         bare_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     import streams.normalize
-    from services.runtime.worker import normalize as normalize_stage
+    from services.worker import normalize as normalize_stage
     from tests.support.api import read_topic
 
     stack = bare_stack

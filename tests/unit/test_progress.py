@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from services.cli.main import main
-from services.cli.progress import advance, count_lines, progress_bar
+from services.runtime.progress import advance, count_lines, progress_bar
 
 
 def test_a_terminal_gets_counts_and_a_rate() -> None:
