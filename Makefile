@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine with Python 3.11 and make:
 #   make demo   the embedded stack with synthetic events flowing
 #   make test   the full test suite against the real embedded broker and PostgreSQL
+#   make lint   ruff, mypy (strict) and the layer contracts (import-linter)
 # Both install the exact versions in requirements-test.lock; `make lock` regenerates the lock
 # files from pyproject.toml (after adding or changing a dependency), keeping what still fits.
 PYTHON ?= python3
@@ -11,7 +12,7 @@ TEST_LOCK := requirements-test.lock
 UV_VERSION := 0.13.9
 COMPILE := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet
 
-.PHONY: demo test up bench fuzz lock clean chromium
+.PHONY: demo test lint up bench fuzz lock clean chromium
 
 $(BIN)/riskwatch: pyproject.toml $(TEST_LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,13 @@ demo: $(BIN)/riskwatch
 
 test: $(BIN)/riskwatch chromium
 	$(BIN)/python -m pytest -q
+
+# Style and bugs (ruff), types (mypy strict; the packages are named in pyproject.toml) and the
+# layers (import-linter: no layer imports one above it; docs/architecture.md).
+lint: $(BIN)/riskwatch
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Many more generated requests than the suite's: FUZZ_EXAMPLES per API operation, role and kind of
 # path (about 44 x 250 = 11,000 requests) and per ingest batch of 20 lines (500 x 20 = 10,000 lines).
