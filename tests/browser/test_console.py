@@ -39,7 +39,8 @@ async def test_an_analyst_sees_alerts_arrive_live_works_them_and_reads_why(stack
     await console.sign_in(token)
     await expect(page).to_have_url(console.url("/console/queue"))
     await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
-    await page.locator("#filters select[name=sort]").select_option("newest")  # the new ones on top, whatever the queue holds
+    # the new ones on top, whatever the queue holds
+    await page.locator("#filters select[name=sort]").select_option("newest")
     await page.evaluate("window.notReloaded = true")
 
     story = await released_high_risk_subject(stack)  # posted through the ingest gateway

@@ -45,7 +45,7 @@ def jsonl(*events: dict[str, Any]) -> bytes:
 
 
 def at(day: int, hour: int = 12) -> dt.datetime:
-    return dt.datetime(2026, 3, 1, hour, tzinfo=dt.timezone.utc) + dt.timedelta(days=day)
+    return dt.datetime(2026, 3, 1, hour, tzinfo=dt.UTC) + dt.timedelta(days=day)
 
 
 def escalating_story(subject: str, victim: str, *, custody: bool = True) -> list[dict[str, Any]]:

@@ -187,7 +187,7 @@ def test_published_ports_listen_on_localhost_unless_configured(services: dict[st
     published = [str(port) for service in services.values() for port in service.get("ports", [])]
     assert published, "the API, Prometheus and Grafana are published"
     for port in published:
-        address, host_port, container_port = port.rsplit(":", 2)
+        address, _host_port, _container_port = port.rsplit(":", 2)
         assert address == "${PUBLISH_ADDRESS:-127.0.0.1}", port
     assert "PUBLISH_ADDRESS=" in (DOCKER / "env.example").read_text()
 

@@ -103,13 +103,15 @@ def test_figures_by_region_of_the_hand_made_set() -> None:
     regions = figures_by_region(LABELLED, CUTOFFS)
     assert sorted(regions) == ["stockholm", "syd", "unknown"]
     stockholm, syd, unknown = regions["stockholm"], regions["syd"], regions["unknown"]
-    assert (stockholm.subjects, stockholm.outcomes, stockholm.sensitivity, stockholm.median_lead_days) == (2, 2, 0.5, 50)
+    assert (stockholm.subjects, stockholm.outcomes, stockholm.sensitivity,
+            stockholm.median_lead_days) == (2, 2, 0.5, 50)
     assert stockholm.alerts_per_1000_per_week == pytest.approx(5 / 2 * 1000 * 7 / 200)  # 87.5
     assert stockholm.precision == {1: 0.0, 2: 0.5, 3: None, 5: None}  # A, B ranked; B positive
     assert (syd.subjects, syd.outcomes, syd.detected, syd.median_lead_days) == (3, 3, 1, 20)
     assert syd.alerts_per_1000_per_week == pytest.approx(2 / 3 * 1000 * 7 / 200)
     assert syd.precision[3] == pytest.approx(2 / 3)  # C, D, E; C and D positive
-    assert (unknown.subjects, unknown.outcomes, unknown.sensitivity, unknown.alerts_per_1000_per_week) == (0, 1, 0, None)
+    assert (unknown.subjects, unknown.outcomes, unknown.sensitivity,
+            unknown.alerts_per_1000_per_week) == (0, 1, 0, None)
 
 
 def test_a_warning_must_come_before_the_outcome_and_within_90_days() -> None:
@@ -150,7 +152,7 @@ def test_truth_file_outcomes_are_mapped_to_pseudonyms_with_the_key(tmp_path: Pat
     [outcome] = outcomes_from_truth(truth, KEY, TODAY)
     assert outcome.subject == pseudonym(parse_identity_number(number, today=TODAY), KEY)
     assert outcome.outcome == "murder"
-    assert outcome.occurred_at == int(dt.datetime(2026, 3, 4, 4, 6, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    assert outcome.occurred_at == int(dt.datetime(2026, 3, 4, 4, 6, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def test_without_truth_file_outcomes_are_the_severe_crime_reports_of_the_log(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ live path (states sharing one ledger) and through the reference (tests/support/r
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from projections import model
 
-from projections.alerts import evaluate_arrival
+from projections.alerts import Alert, evaluate_arrival
 from projections.digest import projection_digest
 from projections.events import RiskEvent
 from projections.model import SubjectState, assess, empty_state, fold, fold_all
@@ -49,7 +50,7 @@ def arrivals(draw: st.DrawFn) -> list[RiskEvent]:
     return draw(st.permutations([*events, *repeats, *draw(st.lists(ticks, max_size=3))]))
 
 
-def _alerts(alerts: list) -> list[dict]:
+def _alerts(alerts: list[Alert]) -> list[dict[str, Any]]:
     return [alert.to_dict() for alert in alerts]
 
 

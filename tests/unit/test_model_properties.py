@@ -114,7 +114,8 @@ def test_any_order_with_any_duplicates_gives_the_same_state_and_assessment(
 
 @settings(max_examples=80, deadline=None)
 @given(events=event_logs, data=st.data())
-def test_folding_a_batch_at_once_equals_folding_its_events_in_turn(events: list[RiskEvent], data: st.DataObject) -> None:
+def test_folding_a_batch_at_once_equals_folding_its_events_in_turn(events: list[RiskEvent],
+                                                                    data: st.DataObject) -> None:
     arrival = data.draw(st.permutations([*events, *data.draw(st.lists(st.sampled_from(events), max_size=5))]
                                         if events else []))
     split = data.draw(st.integers(0, len(arrival)))

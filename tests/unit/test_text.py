@@ -52,7 +52,7 @@ def test_every_spelling_is_found_withheld_and_refused_in_free_text(name: str, sp
     raw = ('{"unit": "' + text + '"}').encode() if name == "JSON escapes" else json.dumps(
         {"unit": text}, ensure_ascii=name != "arabic-indic").encode()
     masked = withhold_identity_numbers_in_bytes(raw)
-    assert WITHHELD.encode() in masked and "0312".encode() not in masked.replace(b"\\u00", b"")
+    assert WITHHELD.encode() in masked and b"0312" not in masked.replace(b"\\u00", b"")
     assert "8503120001" not in normalised(masked.decode()).replace("-", "").replace(" ", "")
 
 

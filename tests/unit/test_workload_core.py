@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Any
 
 from projections.alerts import Trigger, evaluate_alerts, pages
-from projections.events import DAY_MS, HOUR_MS
+from projections.events import DAY_MS, HOUR_MS, RiskEvent
 from projections.levels import Level
 from projections.model import assess, empty_state, fold, fold_all
 from projections.normalize import override_event
@@ -20,12 +21,12 @@ from importlib import resources
 POLICY = default_policy()
 
 
-def _document() -> dict:
+def _document() -> dict[str, Any]:
     text = resources.files("projections").joinpath("policies", "2026.2.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 
-def assessment(event_id: str, day: float, level: str, instrument: str = "SARA_SV"):
+def assessment(event_id: str, day: float, level: str, instrument: str = "SARA_SV") -> RiskEvent:
     return event(event_id, day, "police.risk_assessment",
                  attributes={"instrument": instrument, "assessed_level": level})
 

@@ -120,16 +120,16 @@ def mount_console(app: FastAPI) -> None:
     app.mount(STATIC, StaticFiles(packages=[(__name__, "static")]), name="console-static")
     favicon = f"{STATIC}/favicon.svg"
     openapi_url = app.openapi_url or "/openapi.json"
-    swagger = get_swagger_ui_html(
+    swagger = bytes(get_swagger_ui_html(
         openapi_url=openapi_url, title=f"{app.title} API", swagger_favicon_url=favicon,
         swagger_js_url=f"{STATIC}/vendor/swagger-ui/swagger-ui-bundle.js",
         swagger_css_url=f"{STATIC}/vendor/swagger-ui/swagger-ui.css",
         swagger_ui_parameters={"validatorUrl": None},  # the public validator is another host
-    ).body.decode()
-    redoc = get_redoc_html(
+    ).body).decode()
+    redoc = bytes(get_redoc_html(
         openapi_url=openapi_url, title=f"{app.title} API", redoc_favicon_url=favicon, with_google_fonts=False,
         redoc_js_url=f"{STATIC}/vendor/redoc/redoc.standalone.js",
-    ).body.decode()
+    ).body).decode()
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:

@@ -9,11 +9,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-from matplotlib.axes import Axes  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
-from services.tools.evaluation.metrics import LEVELS, PRECISION_CUTOFFS  # noqa: E402
-from services.tools.evaluation.run import Evaluation, PolicyEvaluation  # noqa: E402
+from services.tools.evaluation.metrics import LEVELS, PRECISION_CUTOFFS
+from services.tools.evaluation.run import Evaluation, PolicyEvaluation
 
 _WIDTH = 0.8
 
@@ -53,7 +53,7 @@ def _bars(axes: Axes, labels: Sequence[str], policies: Sequence[PolicyEvaluation
     for index, policy in enumerate(policies):
         values = [value(policy, label) for label in labels]
         positions = [x + (index - (len(policies) - 1) / 2) * width for x in range(len(labels))]
-        axes.bar([p for p, v in zip(positions, values) if v is not None],
+        axes.bar([p for p, v in zip(positions, values, strict=True) if v is not None],
                  [v for v in values if v is not None], width, label=policy.label)
     axes.set_xticks(range(len(labels)), labels)
     if len(policies) > 1:

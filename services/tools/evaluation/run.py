@@ -105,7 +105,7 @@ def evaluate_log(base: Settings, input_path: Path, truth_path: Path | None, poli
     evaluations: list[PolicyEvaluation] = []
     period: tuple[int, int] | None = None
     at = evaluation_time
-    for path, policy in zip(policy_files, policies):
+    for path, policy in zip(policy_files, policies, strict=True):
         with batch_settings(base, path) as settings:
             result = run_batch(settings, input_path, errors)
         period = period or _period(result)
