@@ -25,10 +25,11 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet uv==$(UV_VERSION)
 
-# the image installs $(LOCK) (what runs); development and tests $(TEST_LOCK) (that and the test tools)
+# the image installs $(LOCK) (what runs); development and tests $(TEST_LOCK) (that, the analysts' tools
+# of the extra `tools` and the test tools)
 lock: $(BIN)/uv
 	$(COMPILE) -o $(LOCK)
-	$(COMPILE) --extra test -o $(TEST_LOCK)
+	$(COMPILE) --extra tools --extra test -o $(TEST_LOCK)
 
 up: $(BIN)/riskwatch
 	$(BIN)/riskwatch up

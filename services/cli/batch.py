@@ -17,6 +17,12 @@ _INPUT = click.Path(exists=True, dir_okay=False, path_type=Path)
 _POLICY_HELP = "Risk policy TOML; default: RISKWATCH_POLICY_FILE, else the shipped policy."
 
 
+class MissingExtra(click.ClickException):
+    """An optional part of Riskwatch that the command needs is not installed."""
+
+    exit_code = 2
+
+
 @click.command("batch")
 @click.argument("input_file", metavar="INPUT.jsonl", type=_INPUT)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
@@ -74,6 +80,10 @@ def evaluate_command(input_file: Path, truth: Path | None, policy: Path | None, 
     Sensitivity, lead time, workload, precision at the top of the priority list and
     calibration by level, overall and by region, for one policy or two side by side.
     """
+    from services.tools.evaluation import plots_missing
+
+    if missing := plots_missing():  # before the long run, not after it
+        raise MissingExtra(missing)
     from services.tools.batch import BatchFailed
     from services.tools.evaluation.report import write_report
     from services.tools.evaluation.run import EvaluationError, evaluate_log

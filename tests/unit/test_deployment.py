@@ -211,23 +211,35 @@ def test_riskwatch_runs_read_only_and_unprivileged_with_the_state_dir_in_memory(
         assert str(settings_of(service, monkeypatch).state_dir) in mounts, name
 
 
+def _pinned(lock: str) -> dict[str, str]:
+    lines = (ROOT / lock).read_text().splitlines()
+    pins = [line.split(";")[0].strip().split("==") for line in lines if "==" in line and not line.startswith(" ")]
+    return {_canonical(name): version for name, version in pins}
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {_canonical(re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]) for requirement in requirements}
+
+
 def test_the_lock_files_pin_every_dependency_of_the_project() -> None:
     """`make lock` after a dependency change: every requirement of pyproject.toml has an exact version."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-
-    def pinned(lock: str) -> dict[str, str]:
-        lines = (ROOT / lock).read_text().splitlines()
-        pins = [line.split(";")[0].strip().split("==") for line in lines if "==" in line and not line.startswith(" ")]
-        return {_canonical(name): version for name, version in pins}
-
-    def names(requirements: list[str]) -> set[str]:
-        return {_canonical(re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]) for requirement in requirements}
-
-    assert names(project["dependencies"]) <= pinned("requirements.lock").keys()
-    assert names(project["dependencies"] + project["optional-dependencies"]["test"]) <= pinned(
+    extras = project["optional-dependencies"]
+    assert _names(project["dependencies"]) <= _pinned("requirements.lock").keys()
+    assert _names(project["dependencies"] + extras["tools"] + extras["test"]) <= _pinned(
         "requirements-test.lock").keys()
     makefile = (ROOT / "Makefile").read_text()
     assert "-r $(TEST_LOCK)" in makefile and "--no-deps -e ." in makefile and "\nlock:" in makefile
+
+
+def test_the_image_lock_has_no_plotting_library() -> None:
+    """The image installs requirements.lock: the service, not the analysts' tools of the extra `tools`."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "matplotlib" in _names(project["optional-dependencies"]["tools"])
+    assert "matplotlib" not in _names(project["dependencies"])
+    assert "matplotlib" not in _pinned("requirements.lock")
+    assert "matplotlib" in _pinned("requirements-test.lock"), "make test and make demo install the plots"
+    assert "matplotlib" not in (ROOT / "requirements.lock").read_text()  # not even as a dependency of another
 
 
 def _canonical(name: str) -> str:
