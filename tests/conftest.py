@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from services.runtime.settings import Settings
 from services.runtime.stack import Stack, started_stack
+
+# Every property test runs the same examples on every run and machine (no example database, no
+# clock-based deadline): a failure is reproduced by running the test again. Tests set their own counts.
+settings.register_profile("riskwatch", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.load_profile("riskwatch")
 
 
 def stack_settings(state_dir: Path, **overrides: object) -> Settings:

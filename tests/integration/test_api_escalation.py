@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -19,6 +19,7 @@ from services.runtime.stack import Stack, started_stack
 from streams.topology import ALERT_WORKFLOW, ALERTS
 from tests.support.api import client, database, read_topic, released_high_risk_subject, user
 from tests.conftest import stack_settings
+from tests.support.polling import until
 
 pytestmark = pytest.mark.integration
 
@@ -45,14 +46,6 @@ def escalating_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack
             second.wait(timeout=15)
 
 
-async def _until(condition_query: str, *args: object, stack: Stack, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    async with database(stack) as pool:
-        while not await pool.fetchval(condition_query, *args):
-            assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for: {condition_query}"
-            await asyncio.sleep(0.2)
-
-
 async def test_an_unacknowledged_case_escalates_once_to_the_supervisors(escalating_stack: Stack) -> None:
     stack = escalating_stack
     story = await released_high_risk_subject(stack)
@@ -67,9 +60,15 @@ async def test_an_unacknowledged_case_escalates_once_to_the_supervisors(escalati
             "WHERE subject = $1 AND paged", story.subject)}
     [case_id] = {row["case_id"] for row in originals.values()}
     assert case_id is not None and len(originals) >= 2, "the story's paged alerts are one case"
-    await _until("SELECT escalated FROM alert_case WHERE case_id = $1", case_id, stack=stack)
-    # later rounds (two API instances) do not escalate the case again, nor its escalation
-    await asyncio.sleep(ACK_TIMEOUT + 3 * INTERVAL)
+    # later rounds (two API instances) do not escalate the case again, nor its escalation: polled until the
+    # escalation is itself overdue, by the database's clock (the one escalation reads), for two rounds more
+    async with database(stack) as pool:
+        await until(lambda: pool.fetchval("SELECT escalated FROM alert_case WHERE case_id = $1", case_id),
+                    what="the case escalated", timeout=20)
+        await until(lambda: pool.fetchval(
+            "SELECT bool_and(created_at <= now() - $2::interval) FROM alert WHERE subject = $1 "
+            "AND trigger = 'escalated'", story.subject, dt.timedelta(seconds=ACK_TIMEOUT + 2 * INTERVAL)),
+            what="the escalation overdue itself", timeout=20)
     async with database(stack) as pool:
         case_steps = await pool.fetch("SELECT action, actor FROM case_workflow WHERE case_id = $1", case_id)
         escalations = await pool.fetch(

@@ -28,8 +28,7 @@ from tests.support.api import (
     sender_headers,
     user,
 )
-from tests.support.scenario import at, event, new_person
-from tests.unit.test_text import spellings
+from tests.support.scenario import at, event, new_person, spellings
 
 pytestmark = pytest.mark.integration
 

@@ -32,6 +32,7 @@ from services.tools.synthetic import generate
 from services.tools.synthetic.records import AgencyEvent
 from streams.kafka import cluster_id, new_producer
 from tests.conftest import stack_settings
+from tests.support.polling import until_blocking
 
 pytestmark = pytest.mark.integration
 
@@ -95,8 +96,9 @@ def run(state_dir: Path, rounds: list[list[bytes]], kills: dict[int, float], *, 
             asyncio.run(ingest_chunk(stack, lines))
             if index in kills:
                 if workers > 1:
-                    assert all(assigned_partitions(stack, w.pid) > 0 for w in stack.workers), "every worker has partitions"
-                time.sleep(kills[index])
+                    until_blocking(lambda: all(assigned_partitions(stack, w.pid) > 0 for w in stack.workers),
+                                   what="every worker holding partitions")
+                time.sleep(kills[index])  # how far into the round's processing the kill strikes: the fault, no wait
                 killed = stack.workers.pop()
                 killed.send_signal(signal.SIGKILL)
                 killed.wait()
@@ -112,18 +114,12 @@ def assigned_partitions(stack: Stack, pid: int) -> float:
 
     from services.runtime.metrics import port_file
 
-    deadline = time.monotonic() + 60
-    while True:
-        path = port_file(stack.settings.state_dir, pid)
-        if path.exists():
-            text = httpx.get(f"http://127.0.0.1:{path.read_text().strip()}/metrics", timeout=5).text
-            held = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                       if line.startswith("riskwatch_assigned_partitions"))
-            if held > 0 or time.monotonic() > deadline:
-                return held
-        elif time.monotonic() > deadline:
-            return 0.0
-        time.sleep(0.5)
+    path = port_file(stack.settings.state_dir, pid)
+    if not path.exists() or not (port := path.read_text().strip()):
+        return 0.0
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("riskwatch_assigned_partitions"))
 
 
 @pytest.fixture(scope="module")

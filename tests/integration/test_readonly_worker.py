@@ -14,9 +14,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -24,6 +23,7 @@ import pytest
 from services.runtime.metrics import port_file
 from services.runtime.state import child_environment
 from services.runtime.stack import Stack
+from tests.support.polling import until_blocking
 
 pytestmark = pytest.mark.integration
 
@@ -60,12 +60,13 @@ def test_the_worker_starts_in_a_read_only_working_directory(stack: Stack, direct
     worker = subprocess.Popen(command, cwd=working, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
     try:
-        deadline = time.monotonic() + 60
         written = port_file(state, worker.pid)
-        while not written.exists():
+
+        def served() -> bool:
             assert worker.poll() is None, worker.communicate()[0]
-            assert time.monotonic() < deadline, "the worker never served its metrics"
-            time.sleep(0.1)
+            return written.exists()
+
+        until_blocking(served, what="the worker serving its metrics")
         health = httpx.get(f"http://{stack.settings.http_host}:{written.read_text()}/healthz", timeout=10)
         assert health.status_code == 200
         assert worker.poll() is None

@@ -11,11 +11,11 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
-
 import httpx
 import psutil
 import pytest
+
+from tests.support.polling import until_blocking
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def test_up_starts_the_stack_and_stops_everything(tmp_path: Path, stop_signal: s
             up.kill()
     assert up.returncode == 0, rest
     assert "riskwatch stopped" in rest
-    _eventually(lambda: _processes_under(state_dir) == [], 10, "every process of the stack stopped")
+    until_blocking(lambda: _processes_under(state_dir) == [], timeout=10, what="every process of the stack stopped")
     assert not (state_dir / "runtime.json").exists()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["state"]  # nothing beside the state dir
 
@@ -84,18 +84,11 @@ def _start_up(state_dir: Path, cwd: Path | None = None) -> tuple[subprocess.Pope
     return up, api.group(1), lines
 
 
-def _eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
-        time.sleep(0.25)
-
-
 def test_up_restarts_a_killed_postgres_and_gives_up_non_zero_when_the_api_dies(tmp_path: Path) -> None:
     import asyncio
     import json
 
-    from tests.integration.test_quarantine_integration import agency_record
+    from tests.support.scenario import agency_record
 
     state_dir = tmp_path / "state"
     up, api, _ = _start_up(state_dir)
@@ -110,9 +103,10 @@ def test_up_restarts_a_killed_postgres_and_gives_up_non_zero_when_the_api_dies(t
             except httpx.HTTPError:
                 return False
 
-        _eventually(lambda: not psutil.pid_exists(postmaster) or
-                    psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE, 10, "the postmaster died")
-        _eventually(answers, 90, "the API is ready again")
+        until_blocking(lambda: not psutil.pid_exists(postmaster) or
+                       psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE, timeout=10,
+                       what="the postmaster died")
+        until_blocking(answers, timeout=90, what="the API is ready again")
         restarted = int((state_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
         assert restarted != postmaster and psutil.pid_exists(restarted)
 
@@ -121,8 +115,8 @@ def test_up_restarts_a_killed_postgres_and_gives_up_non_zero_when_the_api_dies(t
         records = [(subject, *agency_record(subject, day)) for day, subject in enumerate(subjects)]
         asyncio.run(_produce(runtime["kafka_bootstrap_servers"], records))
         ids = [event_id for *_, event_id in records]
-        _eventually(lambda: asyncio.run(_archived(runtime["database_url"], ids)) == len(ids), 90,
-                    "events produced after the restart are archived")
+        until_blocking(lambda: asyncio.run(_archived(runtime["database_url"], ids)) == len(ids), timeout=90,
+                       what="events produced after the restart are archived")
         worker_ports = list((state_dir / "metrics").glob("worker-*.port"))
         assert worker_ports
         ready = httpx.get(f"http://127.0.0.1:{worker_ports[0].read_text().strip()}/readyz", timeout=10).json()

@@ -1,15 +1,23 @@
-"""Building agency events in the JSON ingest format for tests."""
+"""Building agency events for tests: in the JSON ingest format, as encoded records, as stories."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
+from projections.events import DAY_MS, RiskEvent, Victim
+from projections.normalize import normalize
+from schemas.codec import encode_event, encode_risk_event
+from schemas.json_format import event_from_json
 from services.tools.synthetic.identities import fictitious_number
+from streams.topology import agency_topic
 
+TODAY = dt.date(2026, 11, 1)  # the day the tests' identity numbers are read on
 _births = itertools.count()
 
 
@@ -66,3 +74,84 @@ def escalating_story(subject: str, victim: str, *, custody: bool = True) -> list
               unit="Kriminalvården Frivård Stockholm"),
     ]
     return story if custody else [e for e in story if e["event_type"] != "prison_probation.custody_started"]
+
+
+def agency_record(subject: str, at_day: int, **changes: Any) -> tuple[str, bytes, str]:
+    """(topic, single-object encoded agency record, event id) of a police crime report, with `changes`
+    applied after parsing: what no gateway would let through."""
+    document = event("police.crime_report", new_person(), at(at_day), {"offence": "unlawful_threat"})
+    document["subject"] = {"pseudonym": subject}
+    event_type, record = event_from_json(document, today=TODAY)
+    record.update(changes)
+    return agency_topic(event_type), encode_event(event_type, record, checked=True), document["event_id"]
+
+
+def risk_record(subject: str, at_day: int, **changes: Any) -> tuple[bytes, str]:
+    """A canonical risk event for subject-events.v1, with `changes` (RiskEvent fields) applied."""
+    document = event("police.crime_report", new_person(), at(at_day), {"offence": "unlawful_threat"})
+    document["subject"] = {"pseudonym": subject}
+    event_type, record = event_from_json(document, today=TODAY)
+    risk_event = dataclasses.replace(normalize(event_type, record), **changes)
+    return encode_risk_event(risk_event.to_record()), risk_event.event_id
+
+
+# Canonical risk events for the pure core (projections): one subject, times in days after T0.
+T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
+SUBJECT = "subject-1"
+
+
+def risk_event(
+    event_id: str,
+    day: float,
+    source_type: str,
+    *,
+    offence: str | None = None,
+    markers: Iterable[str] = (),
+    victims: Iterable[Victim] = (),
+    attributes: dict[str, str] | None = None,
+    region: str = "syd",
+    unit: str = "Enhet Malmö",
+) -> RiskEvent:
+    """A canonical risk event of SUBJECT, `day` days after T0, as the pure core sees it."""
+    at = T0 + int(day * DAY_MS)
+    return RiskEvent(
+        event_id=event_id,
+        subject=SUBJECT,
+        source_type=source_type,
+        event_time=at,
+        recorded_time=at,
+        agency=source_type.split(".")[0],
+        region=region,
+        unit=unit,
+        offence=offence,
+        markers=frozenset(markers),
+        victims=tuple(victims),
+        attributes=attributes or {},
+    )
+
+
+def crime(
+    event_id: str, day: float, offence: str = "assault", *markers: str, victims: Iterable[Victim] = ()
+) -> RiskEvent:
+    return risk_event(event_id, day, "police.crime_report", offence=offence, markers=markers, victims=victims)
+
+
+def spellings(number: str) -> dict[str, str]:
+    """One identity number written every way the ingest rules must recognise."""
+    digits = number.replace("-", "")
+    short = digits[2:]
+    full_width = "".join(chr(0xFF10 + int(d)) for d in digits)
+    arabic_indic = "".join(chr(0x0660 + int(d)) for d in digits)
+    return {
+        "twelve digits, dash": number,
+        "twelve digits": digits,
+        "ten digits, dash": f"{short[:6]}-{short[6:]}",
+        "ten digits, plus": f"{short[:6]}+{short[6:]}",
+        "ten digits": short,
+        "space": f"{digits[:8]} {digits[8:]}",
+        "full-width": full_width[:8] + "－" + full_width[8:],
+        "arabic-indic": arabic_indic,
+        "zero-width spaces": "\u200b".join(digits),
+        "no-break space": f"{digits[:8]}\u00a0{digits[8:]}",
+        "JSON escapes": "".join(f"\\u{ord(c):04x}" for c in number),
+    }

@@ -16,52 +16,17 @@ from projections.levels import Level
 from projections.model import SubjectState, assess, empty_state, fold, fold_all
 from projections.normalize import review_due_event
 from projections.policy import default_policy
+from tests.support.scenario import SUBJECT, T0, crime
+from tests.support.scenario import risk_event as event
 
 POLICY = default_policy()
-T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
-SUBJECT = "subject-1"
 PROTECTED_VICTIM = Victim("victim-protected", True)
-
-
-def event(
-    event_id: str,
-    day: float,
-    source_type: str,
-    *,
-    offence: str | None = None,
-    markers: Iterable[str] = (),
-    victims: Iterable[Victim] = (),
-    attributes: dict[str, str] | None = None,
-    region: str = "syd",
-    unit: str = "Enhet Malmö",
-) -> RiskEvent:
-    at = T0 + int(day * DAY_MS)
-    return RiskEvent(
-        event_id=event_id,
-        subject=SUBJECT,
-        source_type=source_type,
-        event_time=at,
-        recorded_time=at,
-        agency=source_type.split(".")[0],
-        region=region,
-        unit=unit,
-        offence=offence,
-        markers=frozenset(markers),
-        victims=tuple(victims),
-        attributes=attributes or {},
-    )
 
 
 def separation(event_id: str, day: float) -> RiskEvent:
     return event(
         event_id, day, "social_services.separation_reported", markers=["separation"], unit="Socialtjänsten Lund"
     )
-
-
-def crime(
-    event_id: str, day: float, offence: str = "assault", *markers: str, victims: Iterable[Victim] = ()
-) -> RiskEvent:
-    return event(event_id, day, "police.crime_report", offence=offence, markers=markers, victims=victims)
 
 
 def released(event_id: str, day: float, source_type: str = "prison_probation.released") -> RiskEvent:

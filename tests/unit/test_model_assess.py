@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
 
 import pytest
 
@@ -14,37 +13,10 @@ from projections.model import Assessment, SubjectState, assess, empty_state, fol
 from projections.normalize import override_event, review_due_event
 from projections.policy import default_policy
 from projections.scoring import event_gravity
+from tests.support.scenario import SUBJECT, T0
+from tests.support.scenario import risk_event as event
 
 POLICY = default_policy()
-T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
-SUBJECT = "subject-1"
-
-
-def event(
-    event_id: str,
-    day: float,
-    source_type: str,
-    *,
-    offence: str | None = None,
-    markers: Iterable[str] = (),
-    victims: Iterable[Victim] = (),
-    attributes: dict[str, str] | None = None,
-) -> RiskEvent:
-    at = T0 + int(day * DAY_MS)
-    return RiskEvent(
-        event_id=event_id,
-        subject=SUBJECT,
-        source_type=source_type,
-        event_time=at,
-        recorded_time=at,
-        agency=source_type.split(".")[0],
-        region="syd",
-        unit="Enhet Malmö",
-        offence=offence,
-        markers=frozenset(markers),
-        victims=tuple(victims),
-        attributes=attributes or {},
-    )
 
 
 def assault(event_id: str, day: float, *markers: str, offence: str = "assault") -> RiskEvent:

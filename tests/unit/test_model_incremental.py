@@ -21,8 +21,12 @@ from projections.digest import projection_digest
 from projections.events import RiskEvent
 from projections.model import SubjectState, assess, empty_state, fold, fold_all
 from projections.normalize import reassessment_event, review_due_event
+from projections.policy import default_policy
 from tests.support.reference_model import arrival_from_scratch, assess_from_scratch
-from tests.unit.test_model_properties import POLICY, SPAN_MS, SUBJECT, T0, assessment_times, event_logs
+from tests.support.scenario import SUBJECT, T0
+from tests.support.strategies import SPAN_MS, assessment_times, event_logs
+
+POLICY = default_policy()
 
 DETERMINISTIC = settings(max_examples=60, deadline=None, derandomize=True)
 

@@ -18,8 +18,10 @@ def test_a_terminal_gets_counts_and_a_rate() -> None:
 
     async def work() -> None:
         for _ in range(4):
-            await asyncio.sleep(0)
-            advance(250)
+            await asyncio.create_task(counted(250))
+
+    async def counted(events: int) -> None:
+        advance(events)
 
     with progress_bar("ingest events.jsonl", 2000, console=Console(file=screen, force_terminal=True, width=120)):
         asyncio.run(work())

@@ -18,29 +18,9 @@ from schemas.text import (
     withhold_identity_numbers_in_bytes,
 )
 from services.api.problems import install_problems
+from tests.support.scenario import spellings
 
 NUMBER = "19850312-0001"  # fictitious: birth number 000 is never assigned
-
-
-def spellings(number: str) -> dict[str, str]:
-    """One identity number written every way the ingest rules must recognise."""
-    digits = number.replace("-", "")
-    short = digits[2:]
-    full_width = "".join(chr(0xFF10 + int(d)) for d in digits)
-    arabic_indic = "".join(chr(0x0660 + int(d)) for d in digits)
-    return {
-        "twelve digits, dash": number,
-        "twelve digits": digits,
-        "ten digits, dash": f"{short[:6]}-{short[6:]}",
-        "ten digits, plus": f"{short[:6]}+{short[6:]}",
-        "ten digits": short,
-        "space": f"{digits[:8]} {digits[8:]}",
-        "full-width": full_width[:8] + "－" + full_width[8:],
-        "arabic-indic": arabic_indic,
-        "zero-width spaces": "\u200b".join(digits),
-        "no-break space": f"{digits[:8]}\u00a0{digits[8:]}",
-        "JSON escapes": "".join(f"\\u{ord(c):04x}" for c in number),
-    }
 
 
 @pytest.mark.parametrize(("name", "spelling"), spellings(NUMBER).items())

@@ -12,7 +12,8 @@ from projections.levels import Level
 from projections.model import assess, empty_state, fold, fold_all
 from projections.normalize import override_event
 from projections.policy import PolicyError, default_policy, parse_policy
-from tests.unit.test_model_alerts import SUBJECT, T0, crime, event
+from tests.support.scenario import SUBJECT, T0, crime
+from tests.support.scenario import risk_event as event
 
 import pytest
 import tomllib
