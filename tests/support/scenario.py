@@ -113,13 +113,13 @@ def risk_event(
     unit: str = "Enhet Malmö",
 ) -> RiskEvent:
     """A canonical risk event of SUBJECT, `day` days after T0, as the pure core sees it."""
-    at = T0 + int(day * DAY_MS)
+    when = T0 + int(day * DAY_MS)
     return RiskEvent(
         event_id=event_id,
         subject=SUBJECT,
         source_type=source_type,
-        event_time=at,
-        recorded_time=at,
+        event_time=when,
+        recorded_time=when,
         agency=source_type.split(".")[0],
         region=region,
         unit=unit,
