@@ -12,7 +12,10 @@ import re
 from dataclasses import dataclass
 
 # YYMMDD-NNNC, YYMMDD+NNNC (over 100 years old), YYYYMMDDNNNC, YYYYMMDD-NNNC, YYMMDDNNNC
-_PATTERN = re.compile(r"^(?P<century>\d{2})?(?P<yy>\d{2})(?P<mm>\d{2})(?P<dd>\d{2})(?P<sep>[-+]?)(?P<serial>\d{3})(?P<check>\d)$", re.ASCII)
+_PATTERN = re.compile(
+    r"^(?P<century>\d{2})?(?P<yy>\d{2})(?P<mm>\d{2})(?P<dd>\d{2})(?P<sep>[-+]?)(?P<serial>\d{3})(?P<check>\d)$",
+    re.ASCII,
+)
 
 COORDINATION_DAY_OFFSET = 60
 

@@ -42,7 +42,9 @@ _PERSON_REF = "riskwatch.PersonRef"
 _RELATED_PERSON = "riskwatch.RelatedPerson"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 # Extended ISO 8601 only: Python alone would also read compact forms such as 19850312-0001.
-_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?P<offset>Z|[+-]\d{2}:\d{2})?$", re.ASCII)
+_ISO_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?P<offset>Z|[+-]\d{2}:\d{2})?$", re.ASCII
+)
 _INT_LIMIT = 2**31
 _EXPECTED = {
     "string": "text",
