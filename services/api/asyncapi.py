@@ -1,8 +1,9 @@
 """The AsyncAPI 3.0 document of every Riskwatch topic, generated from the topology and the schemas.
 
 Channels and who writes and reads them come from streams/topology.py, the Avro value schemas
-of the event topics from schemas/avro (every version of every agency event type, and the
-canonical risk event), the headers from streams/kafka.py. Partitions, replicas and consumer
+from schemas/avro (every version of every agency event type, the canonical risk event, and
+every version of each record of the topics the outbox relay publishes: risk-changes.v1,
+alerts.v1, alert-workflow.v1), the headers from streams/kafka.py. Partitions, replicas and consumer
 groups are those of the settings the document is generated with. Served by the API at
 /asyncapi.json and printed by `riskwatch asyncapi`; tests/unit/test_asyncapi.py validates it
 against the AsyncAPI 3.0.0 JSON schema.
@@ -14,7 +15,7 @@ import re
 from importlib import metadata
 from typing import Any
 
-from schemas.registry import default_registry
+from schemas.registry import PUBLISHED_TOPICS, SchemaRegistry, default_registry
 from services.runtime.settings import Settings
 from streams.kafka import AVRO_CONTENT_TYPE, DEAD_LETTER_HEADERS, EVENT_HEADERS
 from streams.topology import (AGENCY_TOPICS, ALERT_WORKFLOW, ALERTS, ALL_TOPICS, CONSUMERS, DEADLETTER, PRODUCERS,
@@ -45,35 +46,6 @@ _DEAD_LETTER_HEADER_MEANINGS = {
     "riskwatch.format": "json or avro: how to read the value",
 }
 
-# The JSON topics written by the outbox relay: their fields (streams/risk.py, services/workflow/alerts.py).
-_JSON_PAYLOADS: dict[str, dict[str, Any]] = {
-    RISK_CHANGES: {"type": "object", "required": ["subject", "level", "score", "explanation", "policy_version",
-                                                   "assessed_at", "causing_event_id"],
-                   "properties": {"subject": {"type": "string"}, "level": {"type": "string"},
-                                  "score": {"type": "number"}, "explanation": {"type": "string"},
-                                  "policy_version": {"type": "string"},
-                                  "assessed_at": {"type": "integer", "description": "epoch milliseconds"},
-                                  "causing_event_id": {"type": "string"}}},
-    ALERTS: {"type": "object", "required": ["alert_id", "subject", "trigger", "priority", "level_before",
-                                            "level_after", "score", "explanation", "factors", "audience",
-                                            "event_time", "causing_event_id", "policy_version"],
-             "properties": {"alert_id": {"type": "string"}, "subject": {"type": "string"},
-                            "trigger": {"type": "string"}, "priority": {"type": "integer"},
-                            "level_before": {"type": "string"}, "level_after": {"type": "string"},
-                            "score": {"type": "number"}, "explanation": {"type": "string"},
-                            "factors": {"type": "array", "items": {"type": "object"}},
-                            "audience": {"type": "object"},
-                            "event_time": {"type": "integer", "description": "epoch milliseconds"},
-                            "causing_event_id": {"type": "string"}, "policy_version": {"type": "string"},
-                            "escalated_from": {"type": "string", "description": "escalations only"}}},
-    ALERT_WORKFLOW: {"type": "object", "required": ["event_id", "alert_id", "subject", "action", "status", "actor",
-                                                    "at"],
-                     "properties": {"event_id": {"type": "string"}, "alert_id": {"type": "string"},
-                                    "subject": {"type": "string"}, "action": {"type": "string"},
-                                    "status": {"type": "string"}, "actor": {"type": "string"},
-                                    "assignee": {"type": ["string", "null"]}, "has_note": {"type": "boolean"},
-                                    "at": {"type": "string", "format": "date-time"}}},
-}
 _SUMMARIES = {
     SUBJECT_EVENTS: "Canonical risk events, one subject's in order on one partition",
     RISK_CHANGES: "A subject's level, score and explanation after each change",
@@ -132,7 +104,7 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _topic_messages(topic: str, registry: Any, messages: dict[str, Any]) -> list[str]:
+def _topic_messages(topic: str, registry: SchemaRegistry, messages: dict[str, Any]) -> list[str]:
     """Add the topic's messages to `messages`; their names."""
     agency = next((name for name, agency_topic in AGENCY_TOPICS.items() if agency_topic == topic), None)
     if agency is not None:
@@ -159,20 +131,32 @@ def _topic_messages(topic: str, registry: Any, messages: dict[str, Any]) -> list
             "bindings": {"kafka": {"key": {"type": "string", "description": "the event id when it can be read, "
                                            "else where the input came from"}, "bindingVersion": KAFKA_BINDING}},
         }
+    elif topic in PUBLISHED_TOPICS:
+        # The outbox relay publishes the value alone: the fingerprint in it names the record.
+        names = []
+        for versions in registry.published_topic(topic):
+            for record in versions:
+                name = _identifier(f"{record.name}.v{record.version}")
+                messages[name] = _avro_message(f"{record.name} v{record.version}", record.schema,
+                                               record.fingerprint_hex, headers=False)
+                names.append(name)
+        return names
     else:
-        messages[name] = {"name": name, "title": topic, "contentType": "application/json",
-                          "payload": _JSON_PAYLOADS[topic], "bindings": _key_binding()}
+        raise ValueError(f"{topic}: no message is described for this topic")
     return [name]
 
 
-def _avro_message(title: str, schema: dict[str, Any], fingerprint: str) -> dict[str, Any]:
-    return {
+def _avro_message(title: str, schema: dict[str, Any], fingerprint: str, *, headers: bool = True) -> dict[str, Any]:
+    message = {
         "name": title.split()[0], "title": title, "contentType": AVRO_CONTENT_TYPE,
         "summary": f"Avro single-object encoding, schema fingerprint {fingerprint}",
         "payload": {"schemaFormat": AVRO_SCHEMA_FORMAT, "schema": _plain_avro(schema)},
         "headers": _headers(EVENT_HEADERS, _EVENT_HEADER_MEANINGS),
         "bindings": _key_binding(),
     }
+    if not headers:
+        del message["headers"]
+    return message
 
 
 def _plain_avro(schema: Any) -> Any:

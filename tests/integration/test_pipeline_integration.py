@@ -14,6 +14,7 @@ import pytest
 
 from projections.model import SubjectState
 from projections.policy import default_policy
+from schemas.codec import decode_published
 from schemas.identity import parse_identity_number, pseudonym
 from services.runtime.state import child_environment, pseudonym_key
 from services.runtime.stack import Stack
@@ -140,7 +141,8 @@ async def test_alerts_reach_the_alerts_topic_once_per_alert(stack: Stack) -> Non
 
     await stack.wait_until_idle()
     stored = {str(row["alert_id"]) for row in await fetch(stack, "SELECT alert_id FROM alert")}
-    published = [json.loads(record.value)["alert_id"] for record in await read_topic(stack, "alerts.v1")]
+    published = [decode_published("alerts.v1", record.value)["alert_id"]
+                 for record in await read_topic(stack, "alerts.v1")]
     assert set(published) == stored
     assert len(published) == len(stored)
 
