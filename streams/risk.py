@@ -1,7 +1,7 @@
 """The risk processor: a batch of canonical events in, one PostgreSQL transaction out.
 
 Thin on purpose: decode, skip what was already applied, call the pure core (fold, assess,
-evaluate_alerts), hand the effects to the store.
+evaluate_arrival), hand the effects to the store.
 """
 
 from __future__ import annotations
