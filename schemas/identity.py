@@ -31,13 +31,6 @@ class IdentityNumber:
     canonical: str
     coordination: bool
 
-    @property
-    def birth_date(self) -> dt.date:
-        day = int(self.canonical[6:8])
-        if self.coordination:
-            day -= COORDINATION_DAY_OFFSET
-        return dt.date(int(self.canonical[0:4]), int(self.canonical[4:6]), day)
-
 
 def luhn_check_digit(nine_digits: str) -> int:
     """The Luhn check digit over YYMMDDNNN, as the tax authority computes it."""
