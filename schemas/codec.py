@@ -160,7 +160,6 @@ class Codec:
             raise _header_error(data, "a canonical risk event")
         return _read(data, self._risk_event, None)
 
-
     def encode_published(self, topic: str, record: Mapping[str, Any], *, checked: bool = False) -> bytes:
         """The message for `topic`, in the latest version of the topic's record whose fields `record` has.
 

@@ -267,7 +267,7 @@ class RiskProcessor:
                 "subject": subject, "level": assessment.level.label, "score": assessment.score,
                 "explanation": assessment.explanation, "policy_version": assessment.policy_version,
                 "assessed_at": assessment.at, "causing_event_id": event.event_id,
-            })))
+            }, checked=True)))
         return alerts
 
 
@@ -358,7 +358,7 @@ def _alert_row(alert: Alert, paged: bool) -> AlertRow:
         explanation=alert.explanation, factors=document["factors"], region=alert.audience.region,
         caseload=alert.audience.caseload, event_time=alert.event_time, causing_event_id=alert.causing_event_id,
         policy_version=alert.policy_version, topic=ALERTS,
-        message=encode_published(ALERTS, document), paged=paged,
+        message=encode_published(ALERTS, document, checked=True), paged=paged,
     )
 
 

@@ -28,12 +28,16 @@ _PSEUDONYM_KEY = {"type": "string", "description": "The subject's pseudonym (key
 
 _EVENT_HEADER_MEANINGS = {
     "ce_specversion": "CloudEvents version of these headers (binary content mode: the value is the event)",
-    "ce_id": "the event id (UUID)",
-    "ce_type": "the agency event type, e.g. police.crime_report; on subject-events.v1 the one it came from",
-    "ce_source": "the writer: riskwatch/ingest, riskwatch/normalize, riskwatch/scheduler, riskwatch/api",
+    "ce_id": "the event id (UUID); on the topics the outbox relay publishes the message's own id: the alert_id, "
+             "the step's event_id, or for a risk change a UUID derived from subject, causing event and policy",
+    "ce_type": "the agency event type, e.g. police.crime_report; on subject-events.v1 the one it came from; on the "
+               "topics the outbox relay publishes the record's name, e.g. riskwatch.Alert",
+    "ce_source": "the writer: riskwatch/ingest, riskwatch/normalize, riskwatch/scheduler, riskwatch/api, "
+                 "riskwatch/risk (risk changes, alerts), riskwatch/workflow (escalations, workflow steps)",
     "content-type": f"{AVRO_CONTENT_TYPE} (Avro single-object encoding)",
     "schema_fingerprint": "CRC-64-AVRO fingerprint of the writer schema, as 0x followed by 16 hex digits",
-    "traceparent": "W3C trace context; the trace id is the event id, so an event and its risk event share a trace",
+    "traceparent": "W3C trace context; the trace id is the event id, so an event and its risk event share a trace "
+                   "(and its alerts and risk change, whose trace is that of their causing event)",
 }
 _DEAD_LETTER_HEADER_MEANINGS = {
     "__connect.errors.topic": "topic of the refused record (normalize only)",
@@ -132,13 +136,12 @@ def _topic_messages(topic: str, registry: SchemaRegistry, messages: dict[str, An
                                            "else where the input came from"}, "bindingVersion": KAFKA_BINDING}},
         }
     elif topic in PUBLISHED_TOPICS:
-        # The outbox relay publishes the value alone: the fingerprint in it names the record.
         names = []
         for versions in registry.published_topic(topic):
             for record in versions:
                 name = _identifier(f"{record.name}.v{record.version}")
                 messages[name] = _avro_message(f"{record.name} v{record.version}", record.schema,
-                                               record.fingerprint_hex, headers=False)
+                                               record.fingerprint_hex)
                 names.append(name)
         return names
     else:
@@ -146,17 +149,14 @@ def _topic_messages(topic: str, registry: SchemaRegistry, messages: dict[str, An
     return [name]
 
 
-def _avro_message(title: str, schema: dict[str, Any], fingerprint: str, *, headers: bool = True) -> dict[str, Any]:
-    message = {
+def _avro_message(title: str, schema: dict[str, Any], fingerprint: str) -> dict[str, Any]:
+    return {
         "name": title.split()[0], "title": title, "contentType": AVRO_CONTENT_TYPE,
         "summary": f"Avro single-object encoding, schema fingerprint {fingerprint}",
         "payload": {"schemaFormat": AVRO_SCHEMA_FORMAT, "schema": _plain_avro(schema)},
         "headers": _headers(EVENT_HEADERS, _EVENT_HEADER_MEANINGS),
         "bindings": _key_binding(),
     }
-    if not headers:
-        del message["headers"]
-    return message
 
 
 def _plain_avro(schema: Any) -> Any:

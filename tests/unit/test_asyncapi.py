@@ -88,7 +88,7 @@ def test_every_published_topic_references_the_avro_schema_of_each_record_version
             avro = message["payload"]["schema"]
             assert f"{avro['namespace']}.{avro['name']}" == schema.name
             assert schema.fingerprint_hex in message["summary"]
-            assert "headers" not in message  # the outbox relay publishes the value and the key alone
+            assert list(message["headers"]["properties"]) == list(EVENT_HEADERS)
     assert all(message["contentType"] != "application/json" for message in messages.values())
 
 

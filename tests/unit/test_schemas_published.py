@@ -43,6 +43,7 @@ from schemas.errors import (
     UnknownSchemaError,
 )
 from schemas.registry import PUBLISHED_TOPICS, WireSchema, default_registry
+from streams.kafka import EVENT_HEADERS, event_headers, published_headers
 from streams.risk import _alert_row
 from streams.topology import ALERT_WORKFLOW, ALERTS, ALL_TOPICS, PRODUCERS, RISK_CHANGES
 from tests.unit.test_schemas_contracts import _assert_backward_compatible, _expected_under, crc64_avro
@@ -298,3 +299,25 @@ def test_an_escalation_is_an_escalated_alert_for_the_supervisors() -> None:
     }
     decoded = decode_published_message(ALERTS, encode_published(ALERTS, escalation))
     assert (decoded.name, decoded.record) == ("riskwatch.EscalatedAlert", escalation)
+
+
+def test_the_relay_s_headers_name_the_record_and_follow_the_causing_event_s_trace() -> None:
+    alert = _alerts()[0]
+    message = _alert_row(alert, True).message
+    headers = dict(published_headers(ALERTS, message))
+    assert list(headers) == list(EVENT_HEADERS)
+    assert headers["ce_type"] == b"riskwatch.Alert" and headers["ce_id"] == alert.alert_id.encode()
+    assert headers["content-type"] == b"application/vnd.apache.avro+binary"
+    assert headers["ce_source"] == b"riskwatch/risk"
+    assert headers["schema_fingerprint"] == REGISTRY.published_versions("riskwatch.Alert")[-1].fingerprint_hex.encode()
+    causing = dict(event_headers("police.crime_report", alert.causing_event_id, message, "ingest"))
+    assert headers["traceparent"].split(b"-")[1] == causing["traceparent"].split(b"-")[1]
+    change = _risk_change()
+    first = dict(published_headers(RISK_CHANGES, encode_published(RISK_CHANGES, change)))
+    assert first["ce_id"] == dict(published_headers(RISK_CHANGES, encode_published(RISK_CHANGES, change)))["ce_id"]
+    assert uuid.UUID(first["ce_id"].decode()).version == 5
+    step = _step()
+    assert dict(published_headers(ALERT_WORKFLOW, encode_published(ALERT_WORKFLOW, step)))["ce_id"] == (
+        step["event_id"].encode()
+    )
+    assert published_headers(ALERTS, b'{"alert_id": "written before the contracts"}') == []
