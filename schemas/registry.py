@@ -39,7 +39,7 @@ RISK_EVENT_NAME = "riskwatch.canonical.RiskEvent"
 PUBLISHED_TOPICS: Mapping[str, tuple[str, ...]] = {
     "risk-changes.v1": ("riskwatch.RiskChange",),
     "alerts.v1": ("riskwatch.Alert", "riskwatch.EscalatedAlert"),
-    "alert-workflow.v1": ("riskwatch.AlertStep", "riskwatch.CaseStep"),
+    "alert-workflow.v1": ("riskwatch.AlertStep", "riskwatch.CaseStep", "riskwatch.ReviewStep"),
 }
 
 _PAYLOAD_FILE = re.compile(r"^(?P<event_type>(?P<agency>[a-z_]+)\.(?P<name>[a-z_]+))\.v(?P<version>[1-9][0-9]*)\.avsc$")

@@ -144,7 +144,7 @@ def risk_event_headers(event: RiskEvent, value: bytes, source: str) -> Headers:
 # the event that caused it, so an agency event, its alerts and its risk change share one trace.
 _PUBLISHED_SOURCES = {"riskwatch.RiskChange": "risk", "riskwatch.Alert": "risk",
                       "riskwatch.EscalatedAlert": "workflow", "riskwatch.AlertStep": "workflow",
-                      "riskwatch.CaseStep": "workflow"}
+                      "riskwatch.CaseStep": "workflow", "riskwatch.ReviewStep": "workflow"}
 
 
 def published_headers(topic: str, value: bytes) -> Headers:

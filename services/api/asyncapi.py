@@ -55,7 +55,7 @@ _SUMMARIES = {
     RISK_CHANGES: "A subject's level, score and explanation after each change",
     ALERTS: "Alerts, when risk rises or a release or breach comes at high risk",
     DEADLETTER: "Refused input with its reasons, identity numbers withheld",
-    ALERT_WORKFLOW: "Acknowledged, assigned, closed and escalated alerts",
+    ALERT_WORKFLOW: "Steps on alerts (acknowledged, assigned, closed, escalated), on cases, and completed reviews",
 }
 
 

@@ -56,6 +56,7 @@ PINNED_FINGERPRINTS = {
     ("riskwatch.AlertStep", 1): "0x5ea98638e9b367db",
     ("riskwatch.CaseStep", 1): "0xf54dfafdce7ddf0b",
     ("riskwatch.EscalatedAlert", 1): "0x79bb3813f0a94ef5",
+    ("riskwatch.ReviewStep", 1): "0x9a90c000ca81eecc",
     ("riskwatch.RiskChange", 1): "0x8e023d65c6a197b8",
 }
 ALL_PUBLISHED = [schema for name in REGISTRY.published_names() for schema in REGISTRY.published_versions(name)]
@@ -182,6 +183,13 @@ def test_the_record_s_fields_choose_its_schema_on_a_topic_with_two() -> None:
     )
     decoded = decode_published_message(ALERT_WORKFLOW, encode_published(ALERT_WORKFLOW, case_step))
     assert (decoded.name, decoded.record) == ("riskwatch.CaseStep", case_step)
+    review_step = {
+        "event_id": str(uuid.uuid4()), "review_id": str(uuid.uuid4()), "subject": _pseudonym(),
+        "action": "review_completed", "decision": "level_confirmed", "actor": "Insp. Berg", "has_note": True,
+        "at": "2026-03-07T08:15:00+00:00",
+    }
+    decoded = decode_published_message(ALERT_WORKFLOW, encode_published(ALERT_WORKFLOW, review_step))
+    assert (decoded.name, decoded.record) == ("riskwatch.ReviewStep", review_step)
     with pytest.raises(UnencodableEventError, match=r"fits 0 of the records of alert-workflow\.v1"):
         encode_published(ALERT_WORKFLOW, {**alert_step, "note": "names a person"})
     with pytest.raises(UnencodableEventError, match="fits 0"):
