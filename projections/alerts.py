@@ -131,11 +131,6 @@ class _Context:
     policy: Policy
 
 
-def evaluate_alerts(before: SubjectState, after: SubjectState, event: RiskEvent, policy: Policy) -> list[Alert]:
-    """The alerts `event` causes, folded into `before` to give `after`, both assessed at its time."""
-    return evaluate_event(before, after, event, policy)[0]
-
-
 def evaluate_arrival(
     before: SubjectState, after: SubjectState, event: RiskEvent, policy: Policy
 ) -> tuple[list[Alert], Assessment]:

@@ -8,7 +8,6 @@ not carried over: they may name people, and the canonical stream carries pseudon
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +15,7 @@ from typing import Any
 from projections.events import (
     OFFENCES,
     OVERRIDE,
-    REASSESSMENT,
-    REVIEW_DUE,
     RISKWATCH_AGENCY,
-    RISKWATCH_NAMESPACE,
     Marker,
     RiskEvent,
     Victim,
@@ -383,29 +379,3 @@ def override_event(
         attributes={"override_level": override_level.label, "reason": reason, "analyst": analyst},
     )
 
-
-def review_due_event(subject: str, due_at: int, *, region: str, unit: str = RISKWATCH_UNIT) -> RiskEvent:
-    """The scheduler's tick for a review falling due; the same (subject, due_at) gives the same event."""
-    return _tick(REVIEW_DUE, "review_due", subject, due_at, region=region, unit=unit)
-
-
-def reassessment_event(subject: str, at: int, *, region: str, unit: str = RISKWATCH_UNIT) -> RiskEvent:
-    """The scheduler's tick to re-assess as risk decays; the same (subject, at) gives the same event."""
-    return _tick(REASSESSMENT, "reassessment", subject, at, region=region, unit=unit)
-
-
-def _tick(source_type: str, name: str, subject: str, at: int, *, region: str, unit: str) -> RiskEvent:
-    return RiskEvent(
-        event_id=str(uuid.uuid5(RISKWATCH_NAMESPACE, f"{subject}|{name}|{at}")),
-        subject=subject,
-        source_type=source_type,
-        event_time=at,
-        recorded_time=at,
-        agency=RISKWATCH_AGENCY,
-        region=region,
-        unit=unit,
-        offence=None,
-        markers=frozenset(),
-        victims=(),
-        attributes={},
-    )

@@ -1,6 +1,9 @@
 """The risk policy: every number the model uses, from one versioned TOML file.
 
-A malformed file is refused with the key and the reason, never half-loaded.
+The file is read through pydantic models of its tables (frozen, strict: a TOML boolean is
+not a number, a float not a whole number, and an unknown key is refused); the result is a
+plain frozen Policy, which the model reads on its hot path. A malformed file is refused with
+the key and the reason, never half-loaded.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from projections.events import DAY_MS, HOUR_MS, OFFENCES, Marker
 from projections.levels import Level
@@ -107,255 +113,320 @@ def default_policy() -> Policy:
 
 def parse_policy(document: Mapping[str, Any], *, source: str = "policy") -> Policy:
     """A Policy from a parsed TOML document; PolicyError names the first bad key."""
-    return _Reader(source).policy(document)
+    try:
+        policy_file = PolicyFile.model_validate(document)
+    except ValidationError as error:
+        key, reason = _key_and_reason(error.errors()[0])
+        raise PolicyError(source, key, reason) from None
+    return policy_file.policy()
 
 
-class _Reader:
-    def __init__(self, source: str) -> None:
-        self.source = source
+# ---- the file's tables ------------------------------------------------------------------------
+# Each rule beyond a type or a bound raises _refused(reason, key): `key` is the entry below the
+# place the validator runs at ("" for that place itself), so the error names the entry.
 
-    def fail(self, key: str, reason: str) -> PolicyError:
-        return PolicyError(self.source, key, reason)
 
-    def policy(self, document: Mapping[str, Any]) -> Policy:
-        self.only(
-            document,
-            "",
-            {
-                "version",
-                "time",
-                "levels",
-                "review_hours",
-                "gravity",
-                "frequency",
-                "escalation",
-                "multipliers",
-                "alerts",
-                "reviews",
-                "structured_assessment",
-            },
-        )
-        version = self.value(document, "", "version", str)
-        if not version.strip():
-            raise self.fail("version", "must not be empty")
-        time = self.table(document, "", "time")
-        levels = self.table(document, "", "levels")
-        reviews = self.table(document, "", "review_hours")
-        gravity = self.table(document, "", "gravity")
-        frequency = self.table(document, "", "frequency")
-        escalation = self.table(document, "", "escalation")
-        multipliers = self.table(document, "", "multipliers")
-        alerts = self.table(document, "", "alerts")
-        self.only(time, "time", {"horizon_days", "half_life_days"})
-        self.only(levels, "levels", {"moderate", "high", "extreme"})
-        self.only(reviews, "review_hours", {level.label for level in Level})
-        self.only(gravity, "gravity", {"offence", "offence_share", "event", "assessed_level", "floor"})
-        self.only(frequency, "frequency", {"window_days", "step", "cap"})
-        self.only(escalation, "escalation", {"recent_days", "weight"})
-        self.only(multipliers, "multipliers", {"cap", "multiple_victims", "marker"})
-        self.only(alerts, "alerts", {"red_flag_window_days", "violent_offences", "level_rose_from",
-                                     "paging_window_hours", "page_from_level"})
-        reviews_queue = self.value(document, "", "reviews", dict, default=_NONE)
-        self.only(reviews_queue, "reviews", {"from_level", "overdue_hours"})
-        structured = self.value(document, "", "structured_assessment", dict, default=_NONE)
-        self.only(structured, "structured_assessment", {"valid_days"})
+def _refused(reason: str, key: str = "") -> PydanticCustomError:
+    return PydanticCustomError("policy", "{reason}", {"reason": reason, "key": key})
 
-        thresholds = {
-            level: self.number(levels, "levels", level.label) for level in (Level.MODERATE, Level.HIGH, Level.EXTREME)
-        }
-        thresholds[Level.LOW] = 0.0
-        if not 0 < thresholds[Level.MODERATE] < thresholds[Level.HIGH] < thresholds[Level.EXTREME]:
-            raise self.fail("levels", "thresholds must rise strictly: 0 < moderate < high < extreme")
 
-        offence = self.table(gravity, "gravity", "offence")
-        self.only(offence, "gravity.offence", OFFENCES)
-        weighted_events = self.table(gravity, "gravity", "event")
-        offence_share = self.table(gravity, "gravity", "offence_share")
-        self.source_types(weighted_events, "gravity.event")
-        self.source_types(offence_share, "gravity.offence_share")
-        assessed = self.table(gravity, "gravity", "assessed_level")
-        self.only(assessed, "gravity.assessed_level", set(ASSESSED_LEVELS))
+class _Table(BaseModel):
+    """A TOML table: every key known, every value of its type."""
 
-        horizon_ms = self.days(time, "time", "horizon_days")
-        if horizon_ms > STATE_RETENTION_DAYS * DAY_MS:
-            raise self.fail(
-                "time.horizon_days",
-                f"must be at most {STATE_RETENTION_DAYS}, the days of events a subject's state keeps",
-            )
-        escalation_weight = self.number(escalation, "escalation", "weight")
-        if escalation_weight > 1:
-            raise self.fail("escalation.weight", "must be at most 1, or a graver earlier act could lower the score")
-        frequency_cap = self.number(frequency, "frequency", "cap", minimum=1.0)
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
-        return Policy(
-            version=version,
-            horizon_ms=horizon_ms,
-            half_life_ms=self.days(time, "time", "half_life_days"),
-            thresholds=MappingProxyType(thresholds),
-            review_ms=MappingProxyType(
-                {level: self.positive_int(reviews, "review_hours", level.label) * HOUR_MS for level in Level}
-            ),
-            offence_gravity=MappingProxyType(
-                {name: self.number(offence, "gravity.offence", name) for name in sorted(OFFENCES)}
-            ),
-            offence_share=MappingProxyType(
-                {
-                    name: self.number(offence_share, "gravity.offence_share", name, maximum=1.0)
-                    for name in sorted(offence_share)
-                }
-            ),
-            event_gravity=MappingProxyType(
-                {name: self.number(weighted_events, "gravity.event", name) for name in sorted(weighted_events)}
-            ),
-            assessed_level_gravity=MappingProxyType(
-                {name: self.number(assessed, "gravity.assessed_level", name) for name in ASSESSED_LEVELS}
-            ),
-            floors=self.floors(gravity),
-            frequency_window_ms=self.days(frequency, "frequency", "window_days"),
-            frequency_step=self.number(frequency, "frequency", "step"),
-            frequency_cap=frequency_cap,
-            escalation_recent_ms=self.days(escalation, "escalation", "recent_days"),
-            escalation_weight=escalation_weight,
-            multiplier_cap=self.number(multipliers, "multipliers", "cap", minimum=1.0),
-            multiple_victims_factor=self.number(multipliers, "multipliers", "multiple_victims", minimum=1.0),
-            multipliers=self.marker_multipliers(self.table(multipliers, "multipliers", "marker")),
-            red_flag_window_ms=self.days(alerts, "alerts", "red_flag_window_days"),
-            violent_offences=self.offence_list(alerts, "alerts", "violent_offences"),
-            level_rose_from=self.level(alerts, "alerts", "level_rose_from"),
-            paging_window_ms=self.hours(alerts, "alerts", "paging_window_hours", default=72),
-            page_from_level=self.level(alerts, "alerts", "page_from_level", default="low"),
-            review_from_level=self.level(reviews_queue, "reviews", "from_level", default="high"),
-            review_overdue_ms=self.hours(reviews_queue, "reviews", "overdue_hours", default=24),
-            assessment_valid_ms=(self.days(structured, "structured_assessment", "valid_days")
-                                 if "valid_days" in structured else None),
-        )
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            _only(data, set(cls.model_fields))
+        return data
 
-    def floors(self, gravity: Mapping[str, Any]) -> tuple[GravityFloor, ...]:
-        entries = gravity.get("floor", [])
-        if not isinstance(entries, list):
-            raise self.fail("gravity.floor", "must be an array of tables ([[gravity.floor]])")
-        floors = []
-        for index, entry in enumerate(entries):
-            key = f"gravity.floor[{index}]"
-            if not isinstance(entry, dict):
-                raise self.fail(key, "must be a table")
-            self.only(entry, key, {"markers", "gravity"})
-            floors.append(
-                GravityFloor(
-                    markers=self.marker_list(entry, key, "markers"), gravity=self.number(entry, key, "gravity")
-                )
-            )
-        return tuple(floors)
 
-    def marker_multipliers(self, table: Mapping[str, Any]) -> tuple[MarkerMultiplier, ...]:
-        multipliers = []
-        for name in sorted(table):
-            key = f"multipliers.marker.{name}"
-            entry = self.table(table, "multipliers.marker", name)
-            self.only(entry, key, {"factor", "markers", "window_days", "ended_by"})
-            ended_by = self.value(entry, key, "ended_by", list, default=[])
-            for index, source_type in enumerate(ended_by):
-                if not isinstance(source_type, str) or "." not in source_type:
-                    raise self.fail(
-                        f"{key}.ended_by[{index}]", "must be an event type like 'police.weapons_licence_revoked'"
-                    )
-            multipliers.append(
-                MarkerMultiplier(
-                    name=name,
-                    factor=self.number(entry, key, "factor", minimum=1.0),
-                    markers=self.marker_list(entry, key, "markers"),
-                    window_ms=self.days(entry, key, "window_days") if "window_days" in entry else None,
-                    ended_by=frozenset(ended_by),
-                )
-            )
-        return tuple(multipliers)
+def _only(table: Mapping[str, Any], allowed: set[str] | frozenset[str]) -> None:
+    for name in table:
+        if name not in allowed:
+            raise _refused(f"unknown key; expected one of {', '.join(sorted(allowed))}", str(name))
 
-    def marker_list(self, table: Mapping[str, Any], path: str, name: str) -> frozenset[str]:
-        markers = self.value(table, path, name, list)
-        if not markers:
-            raise self.fail(f"{path}.{name}", "must name at least one marker")
-        for marker in markers:
-            if marker not in MARKERS:
-                raise self.fail(f"{path}.{name}", f"unknown marker {marker!r}")
-        return frozenset(markers)
 
-    def offence_list(self, table: Mapping[str, Any], path: str, name: str) -> frozenset[str]:
-        offences = self.value(table, path, name, list)
-        for offence in offences:
-            if offence not in OFFENCES:
-                raise self.fail(f"{path}.{name}", f"unknown offence {offence!r}")
-        return frozenset(offences)
+def _known_level(text: str) -> str:
+    try:
+        Level.parse(text)
+    except ValueError:
+        raise _refused("must be one of low, moderate, high, extreme") from None
+    return text
 
-    def source_types(self, table: Mapping[str, Any], path: str) -> None:
+
+def _marker_list(markers: list[Any]) -> list[Any]:
+    if not markers:
+        raise _refused("must name at least one marker")
+    for marker in markers:
+        if marker not in MARKERS:
+            raise _refused(f"unknown marker {marker!r}")
+    return markers
+
+
+def _offence_list(offences: list[Any]) -> list[Any]:
+    for offence in offences:
+        if offence not in OFFENCES:
+            raise _refused(f"unknown offence {offence!r}")
+    return offences
+
+
+def _source_types(table: Any) -> Any:
+    """Keys of event types (police.em_alarm), checked before their values."""
+    if isinstance(table, Mapping):
         for name in table:
             if "." not in name:
-                raise self.fail(f"{path}.{name}", "must be an event type like 'police.em_alarm'")
-
-    def only(self, table: Mapping[str, Any], path: str, allowed: set[str] | frozenset[str]) -> None:
-        for name in table:
-            if name not in allowed:
-                raise self.fail(_join(path, name), f"unknown key; expected one of {', '.join(sorted(allowed))}")
-
-    def level(self, table: Mapping[str, Any], path: str, name: str, default: str = "moderate") -> Level:
-        text = self.value(table, path, name, str, default=default)
-        try:
-            return Level.parse(text)
-        except ValueError:
-            raise self.fail(_join(path, name), "must be one of low, moderate, high, extreme") from None
-
-    def table(self, table: Mapping[str, Any], path: str, name: str) -> Mapping[str, Any]:
-        found: Mapping[str, Any] = self.value(table, path, name, dict)
-        return found
-
-    def value(
-        self, table: Mapping[str, Any], path: str, name: str, kind: type | tuple[type, ...], default: Any = None
-    ) -> Any:
-        key = _join(path, name)
-        if name not in table:
-            if default is not None:
-                return default
-            raise self.fail(key, "missing")
-        value = table[name]
-        # TOML booleans are Python ints: refuse `true` where a number belongs.
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise self.fail(key, f"must be {_KIND_NAMES[kind]}")
-        return value
-
-    def number(
-        self, table: Mapping[str, Any], path: str, name: str, *, minimum: float = 0.0, maximum: float | None = None
-    ) -> float:
-        value = float(self.value(table, path, name, (int, float)))
-        if value < minimum:
-            raise self.fail(_join(path, name), f"must be at least {minimum:g}")
-        if maximum is not None and value > maximum:
-            raise self.fail(_join(path, name), f"must be at most {maximum:g}")
-        return value
-
-    def positive_int(self, table: Mapping[str, Any], path: str, name: str) -> int:
-        value: int = self.value(table, path, name, int)
-        if value <= 0:
-            raise self.fail(_join(path, name), "must be a positive whole number")
-        return value
-
-    def days(self, table: Mapping[str, Any], path: str, name: str) -> int:
-        return self.positive_int(table, path, name) * DAY_MS
-
-    def hours(self, table: Mapping[str, Any], path: str, name: str, *, default: int) -> int:
-        return (self.positive_int(table, path, name) if name in table else default) * HOUR_MS
+                raise _refused("must be an event type like 'police.em_alarm'", name)
+    return table
 
 
-# An optional table that is absent reads as empty.
-_NONE: Mapping[str, Any] = MappingProxyType({})
+Number = Annotated[float, Field(ge=0.0)]
+Factor = Annotated[float, Field(ge=1.0)]  # a multiplier or cap: never lowers the score
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Whole = Annotated[int, Field(gt=0)]
+LevelName = Annotated[str, AfterValidator(_known_level)]
+Markers = Annotated[list[Any], AfterValidator(_marker_list)]
+Offences = Annotated[list[Any], AfterValidator(_offence_list)]
 
 
-_KIND_NAMES: Mapping[type | tuple[type, ...], str] = {
-    str: "a string",
-    dict: "a table",
-    list: "an array",
-    int: "a whole number",
-    (int, float): "a number",
+class TimeTable(_Table):
+    horizon_days: Whole
+    half_life_days: Whole
+
+    @field_validator("horizon_days")
+    @classmethod
+    def _within_retention(cls, days: int) -> int:
+        if days > STATE_RETENTION_DAYS:
+            raise _refused(f"must be at most {STATE_RETENTION_DAYS}, the days of events a subject's state keeps")
+        return days
+
+
+class LevelsTable(_Table):
+    moderate: Number
+    high: Number
+    extreme: Number
+
+    @model_validator(mode="after")
+    def _rising(self) -> LevelsTable:
+        if not 0 < self.moderate < self.high < self.extreme:
+            raise _refused("thresholds must rise strictly: 0 < moderate < high < extreme")
+        return self
+
+
+class ReviewHoursTable(_Table):
+    low: Whole
+    moderate: Whole
+    high: Whole
+    extreme: Whole
+
+
+class AssessedLevelTable(_Table):
+    low: Number
+    moderate: Number
+    high: Number
+
+
+class FloorTable(_Table):
+    markers: Markers
+    gravity: Number
+
+
+class GravityTable(_Table):
+    offence: dict[str, Number]
+    offence_share: dict[str, Share]
+    event: dict[str, Number]
+    assessed_level: AssessedLevelTable
+    floor: tuple[FloorTable, ...] = ()
+
+    @field_validator("offence", mode="before")
+    @classmethod
+    def _every_offence(cls, table: Any) -> Any:
+        if isinstance(table, Mapping):
+            _only(table, OFFENCES)
+            for name in sorted(OFFENCES):
+                if name not in table:
+                    raise _refused("missing", name)
+        return table
+
+    _event_types = field_validator("offence_share", "event", mode="before")(_source_types)
+
+    @field_validator("floor", mode="before")
+    @classmethod
+    def _array_of_tables(cls, entries: Any) -> Any:
+        if not isinstance(entries, list):
+            raise _refused("must be an array of tables ([[gravity.floor]])")
+        return tuple(entries)
+
+
+class FrequencyTable(_Table):
+    # Fields in the order they were always checked in: the first error of a table is the same.
+    cap: Factor
+    window_days: Whole
+    step: Number
+
+
+class EscalationTable(_Table):
+    weight: Number
+    recent_days: Whole
+
+    @field_validator("weight")
+    @classmethod
+    def _not_above_one(cls, weight: float) -> float:
+        if weight > 1:
+            raise _refused("must be at most 1, or a graver earlier act could lower the score")
+        return weight
+
+
+class MarkerMultiplierTable(_Table):
+    factor: Factor
+    markers: Markers
+    window_days: Whole | None = None
+    ended_by: list[Any] = []
+
+    @field_validator("ended_by")
+    @classmethod
+    def _event_types(cls, ended_by: list[Any]) -> list[Any]:
+        for index, source_type in enumerate(ended_by):
+            if not isinstance(source_type, str) or "." not in source_type:
+                raise _refused("must be an event type like 'police.weapons_licence_revoked'", f"[{index}]")
+        return ended_by
+
+
+class MultipliersTable(_Table):
+    cap: Factor
+    multiple_victims: Factor
+    marker: dict[str, MarkerMultiplierTable]
+
+
+class AlertsTable(_Table):
+    red_flag_window_days: Whole
+    violent_offences: Offences
+    level_rose_from: LevelName = "moderate"
+    paging_window_hours: Whole = 72
+    page_from_level: LevelName = "low"
+
+
+class ReviewsTable(_Table):
+    from_level: LevelName = "high"
+    overdue_hours: Whole = 24
+
+
+class StructuredAssessmentTable(_Table):
+    valid_days: Whole | None = None
+
+
+class PolicyFile(_Table):
+    """The policy file as written; `policy()` is what the model reads."""
+
+    version: str
+    time: TimeTable
+    levels: LevelsTable
+    review_hours: ReviewHoursTable
+    gravity: GravityTable
+    frequency: FrequencyTable
+    escalation: EscalationTable
+    multipliers: MultipliersTable
+    alerts: AlertsTable
+    reviews: ReviewsTable = ReviewsTable()
+    structured_assessment: StructuredAssessmentTable = StructuredAssessmentTable()
+
+    @field_validator("version")
+    @classmethod
+    def _not_empty(cls, version: str) -> str:
+        if not version.strip():
+            raise _refused("must not be empty")
+        return version
+
+    def policy(self) -> Policy:
+        levels, gravity, multipliers, alerts = self.levels, self.gravity, self.multipliers, self.alerts
+        thresholds = {Level.MODERATE: levels.moderate, Level.HIGH: levels.high, Level.EXTREME: levels.extreme,
+                      Level.LOW: 0.0}
+        return Policy(
+            version=self.version,
+            horizon_ms=self.time.horizon_days * DAY_MS,
+            half_life_ms=self.time.half_life_days * DAY_MS,
+            thresholds=MappingProxyType(thresholds),
+            review_ms=MappingProxyType(
+                {level: getattr(self.review_hours, level.label) * HOUR_MS for level in Level}
+            ),
+            offence_gravity=MappingProxyType({name: gravity.offence[name] for name in sorted(OFFENCES)}),
+            offence_share=MappingProxyType(dict(sorted(gravity.offence_share.items()))),
+            event_gravity=MappingProxyType(dict(sorted(gravity.event.items()))),
+            assessed_level_gravity=MappingProxyType(
+                {name: getattr(gravity.assessed_level, name) for name in ASSESSED_LEVELS}
+            ),
+            floors=tuple(GravityFloor(frozenset(floor.markers), floor.gravity) for floor in gravity.floor),
+            frequency_window_ms=self.frequency.window_days * DAY_MS,
+            frequency_step=self.frequency.step,
+            frequency_cap=self.frequency.cap,
+            escalation_recent_ms=self.escalation.recent_days * DAY_MS,
+            escalation_weight=self.escalation.weight,
+            multiplier_cap=multipliers.cap,
+            multiple_victims_factor=multipliers.multiple_victims,
+            multipliers=tuple(
+                MarkerMultiplier(
+                    name=name,
+                    factor=entry.factor,
+                    markers=frozenset(entry.markers),
+                    window_ms=None if entry.window_days is None else entry.window_days * DAY_MS,
+                    ended_by=frozenset(entry.ended_by),
+                )
+                for name, entry in sorted(multipliers.marker.items())
+            ),
+            red_flag_window_ms=alerts.red_flag_window_days * DAY_MS,
+            violent_offences=frozenset(alerts.violent_offences),
+            level_rose_from=Level.parse(alerts.level_rose_from),
+            paging_window_ms=alerts.paging_window_hours * HOUR_MS,
+            page_from_level=Level.parse(alerts.page_from_level),
+            review_from_level=Level.parse(self.reviews.from_level),
+            review_overdue_ms=self.reviews.overdue_hours * HOUR_MS,
+            assessment_valid_ms=(None if self.structured_assessment.valid_days is None
+                                 else self.structured_assessment.valid_days * DAY_MS),
+        )
+
+
+# ---- pydantic's errors in the policy's words ------------------------------------------------------
+
+_TYPE_REASONS: Mapping[str, str] = {
+    "missing": "missing",
+    "string_type": "must be a string",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "list_type": "must be an array",
+    "tuple_type": "must be an array",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "greater_than": "must be a positive whole number",  # the only gt bound: whole numbers above 0
 }
 
 
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
+def _key_and_reason(error: ErrorDetails) -> tuple[str, str]:
+    loc = error["loc"]
+    context = error.get("ctx") or {}
+    kind = error["type"]
+    if kind == "policy":
+        below = str(context["key"])
+        if below:
+            loc = (*loc, int(below[1:-1]) if below.startswith("[") else below)
+        return _key(loc), str(context["reason"])
+    key = _key(loc)
+    if kind == "greater_than_equal":
+        return key, f"must be at least {float(context['ge']):g}"
+    if kind == "less_than_equal":
+        return key, f"must be at most {float(context['le']):g}"
+    return key, _TYPE_REASONS.get(kind, error["msg"])
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    """("gravity", "floor", 0, "markers") -> gravity.floor[0].markers."""
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key = f"{key}.{part}" if key else str(part)
+    return key or "(file)"

@@ -1,4 +1,4 @@
-"""Avro single-object encoding of agency events and canonical risk events.
+"""Avro single-object encoding of agency events, canonical risk events and published messages.
 
 Wire format (Avro specification, "Single object encoding"): the marker C3 01, the 8-byte
 little-endian CRC-64-AVRO fingerprint of the writer schema's Parsing Canonical Form, then
@@ -7,6 +7,11 @@ service is needed: a reader knows every schema Riskwatch ever wrote.
 
 Decoding always yields the latest version's shape (Avro schema resolution fills fields
 added since with their defaults), so consumers handle one shape per event type.
+
+The messages Riskwatch publishes for others (risk-changes.v1, alerts.v1, alert-workflow.v1;
+schemas.registry.PUBLISHED_TOPICS) use the same encoding: `encode_published(topic, record)`
+picks the topic's record whose fields the record has, `decode_published(topic, data)` refuses
+a message of a record the topic does not carry.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from schemas.errors import (
     withhold_identity_numbers,
 )
 from schemas.registry import (
+    PUBLISHED_TOPICS,
     SINGLE_OBJECT_MARKER,
     AvroSchema,
     EventSchema,
@@ -36,16 +42,21 @@ from schemas.registry import (
     WireSchema,
     default_registry,
     fingerprint_text,
+    unknown_topic,
 )
 
 __all__ = [
     "Codec",
     "ContractError",
     "DecodedEvent",
+    "PublishedMessage",
     "decode_event",
+    "decode_published",
+    "decode_published_message",
     "decode_risk_event",
     "default_codec",
     "encode_event",
+    "encode_published",
     "encode_risk_event",
 ]
 
@@ -62,6 +73,30 @@ class DecodedEvent:
     event_type: str
     version: int
     record: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedMessage:
+    """A message of a published topic: its record's full name, the version written, the record
+    in the latest version's shape."""
+
+    name: str
+    version: int
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _PublishedReader:
+    topic: str
+    writer: WireSchema
+    reader_schema: AvroSchema | None  # None when the writer is the latest version
+
+
+@dataclass(frozen=True, slots=True)
+class _PublishedWriter:
+    schema: WireSchema  # the latest version
+    fields: frozenset[str]
+    required: frozenset[str]  # the fields without a default
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +117,16 @@ class Codec:
         }
         self._risk_event = registry.risk_event
         self._risk_event_header = registry.risk_event.header
+        self._published_readers: Mapping[bytes, _PublishedReader] = {
+            schema.header: _PublishedReader(topic, schema, None if schema is versions[-1] else versions[-1].schema)
+            for topic in PUBLISHED_TOPICS
+            for versions in registry.published_topic(topic)
+            for schema in versions
+        }
+        self._published_writers: Mapping[str, tuple[_PublishedWriter, ...]] = {
+            topic: tuple(_published_writer(versions[-1]) for versions in registry.published_topic(topic))
+            for topic in PUBLISHED_TOPICS
+        }
 
     def encode_event(
         self, event_type: str, record: Mapping[str, Any], version: int | None = None, *, checked: bool = False
@@ -115,6 +160,47 @@ class Codec:
             raise _header_error(data, "a canonical risk event")
         return _read(data, self._risk_event, None)
 
+    def encode_published(self, topic: str, record: Mapping[str, Any], *, checked: bool = False) -> bytes:
+        """The message for `topic`, in the latest version of the topic's record whose fields `record` has.
+
+        `checked`: the caller built the record with the right value types, so they are not checked again.
+        """
+        writers = self._published_writers.get(topic)
+        if writers is None:
+            raise unknown_topic(topic)
+        keys = record.keys()
+        fitting = [writer for writer in writers if writer.required <= keys and keys <= writer.fields]
+        if len(fitting) != 1:
+            names = " or ".join(writer.schema.name for writer in writers)
+            raise UnencodableEventError("record", f"fits {len(fitting)} of the records of {topic} ({names}), not 1")
+        return _encode(fitting[0].schema, record, check_types=not checked)
+
+    def decode_published_message(self, topic: str, data: bytes) -> PublishedMessage:
+        reader = self._published_readers.get(data[:_HEADER_SIZE])
+        if reader is None or reader.topic != topic:
+            if topic not in self._published_writers:
+                raise unknown_topic(topic)
+            if reader is not None:
+                raise UnknownSchemaError(
+                    "fingerprint", f"{reader.writer.name} v{reader.writer.version} is published on {reader.topic}, "
+                    f"not on {topic}"
+                )
+            raise _header_error(data, f"a message on {topic}")
+        writer = reader.writer
+        return PublishedMessage(writer.name, writer.version, _read(data, writer, reader.reader_schema))
+
+    def decode_published(self, topic: str, data: bytes) -> dict[str, Any]:
+        return self.decode_published_message(topic, data).record
+
+
+def _published_writer(schema: WireSchema) -> _PublishedWriter:
+    fields = schema.schema["fields"]
+    return _PublishedWriter(
+        schema,
+        frozenset(field["name"] for field in fields),
+        frozenset(field["name"] for field in fields if "default" not in field),
+    )
+
 
 def _reader_schema(registry: SchemaRegistry, writer: EventSchema) -> AvroSchema | None:
     latest = registry.latest(writer.event_type)
@@ -147,6 +233,21 @@ def encode_risk_event(record: Mapping[str, Any]) -> bytes:
 def decode_risk_event(data: bytes) -> dict[str, Any]:
     """Decode a single-object encoded canonical risk event."""
     return default_codec().decode_risk_event(data)
+
+
+def encode_published(topic: str, record: Mapping[str, Any], *, checked: bool = False) -> bytes:
+    """Single-object encode a message for a topic Riskwatch publishes (risk-changes.v1, alerts.v1, ...)."""
+    return default_codec().encode_published(topic, record, checked=checked)
+
+
+def decode_published(topic: str, data: bytes) -> dict[str, Any]:
+    """Decode a message of a published topic into the latest version of its record."""
+    return default_codec().decode_published(topic, data)
+
+
+def decode_published_message(topic: str, data: bytes) -> PublishedMessage:
+    """Decode a message of a published topic, with the name and version of the record written."""
+    return default_codec().decode_published_message(topic, data)
 
 
 def _encode(schema: WireSchema, record: Mapping[str, Any], *, check_types: bool) -> bytes:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 # YYMMDD-NNNC, YYMMDD+NNNC (over 100 years old), YYYYMMDDNNNC, YYYYMMDD-NNNC, YYMMDDNNNC
 _PATTERN = re.compile(
     r"^(?P<century>\d{2})?(?P<yy>\d{2})(?P<mm>\d{2})(?P<dd>\d{2})(?P<sep>[-+]?)(?P<serial>\d{3})(?P<check>\d)$",
-    re.ASCII)
+    re.ASCII,
+)
 
 COORDINATION_DAY_OFFSET = 60
 
@@ -29,13 +30,6 @@ class IdentityNumber:
 
     canonical: str
     coordination: bool
-
-    @property
-    def birth_date(self) -> dt.date:
-        day = int(self.canonical[6:8])
-        if self.coordination:
-            day -= COORDINATION_DAY_OFFSET
-        return dt.date(int(self.canonical[0:4]), int(self.canonical[4:6]), day)
 
 
 def luhn_check_digit(nine_digits: str) -> int:

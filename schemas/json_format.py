@@ -28,10 +28,10 @@ from typing import Any
 
 from schemas.errors import ContractError, EventValidationError, FieldError
 from schemas.registry import AvroSchema, default_registry
-from schemas.rules import FIRST_DAY, LAST_DAY, PERSON_REF_KINDS, as_date, as_instant, check_event, shown
+from schemas.rules import FIRST_DAY, LAST_DAY, PERSON_REF_KINDS, check_event, shown
 from schemas.text import printable
 
-__all__ = ["check_event", "event_from_json", "parse_json_event", "record_to_json"]
+__all__ = ["check_event", "event_from_json", "parse_json_event"]
 
 # The contract nests three levels (event, related_persons, a person); a little room beyond that.
 MAX_DEPTH = 8
@@ -43,7 +43,8 @@ _RELATED_PERSON = "riskwatch.RelatedPerson"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 # Extended ISO 8601 only: Python alone would also read compact forms such as 19850312-0001.
 _ISO_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?P<offset>Z|[+-]\d{2}:\d{2})?$", re.ASCII)
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?P<offset>Z|[+-]\d{2}:\d{2})?$", re.ASCII
+)
 _INT_LIMIT = 2**31
 _EXPECTED = {
     "string": "text",
@@ -129,14 +130,6 @@ def event_from_json(obj: object, *, today: dt.date) -> tuple[str, dict[str, Any]
         raise EventValidationError(reading.errors)
     check_event(event_type, record, today=today)
     return event_type, record
-
-
-def record_to_json(event_type: str, record: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON form of a record of the latest version of `event_type`; event_from_json's inverse."""
-    schema = default_registry().latest(event_type).schema
-    writing = _JsonWriter(schema["__named_schemas"])
-    json_form: dict[str, Any] = writing.value(record, schema)
-    return json_form
 
 
 class _JsonReader:
@@ -295,50 +288,6 @@ class _JsonReader:
 
     def wrong_type(self, value: Any, kind: str, path: str) -> None:
         self.fail(path, f"expected {_EXPECTED[kind]}, got {_json_kind(value)}")
-
-
-class _JsonWriter:
-    """Converts Avro values back to their JSON form along a schema."""
-
-    def __init__(self, named: Mapping[str, AvroSchema]) -> None:
-        self.named = named
-
-    def value(self, value: Any, schema: Any) -> Any:
-        if isinstance(schema, str) and schema in self.named:
-            schema = self.named[schema]
-        if isinstance(schema, list):
-            if value is None:
-                return None
-            (branch,) = [branch for branch in schema if branch != "null"]
-            return self.value(value, branch)
-        if not isinstance(schema, dict):
-            return value
-        name, kind, logical = schema.get("name"), schema["type"], schema.get("logicalType")
-        if name == _PERSON_REF:
-            return {value["kind"]: value["value"]}
-        if name == _RELATED_PERSON:
-            person = value["person"]
-            return {
-                "role": value["role"],
-                person["kind"]: person["value"],
-                "protected_identity": value["protected_identity"],
-            }
-        if logical == "timestamp-millis":
-            instant = as_instant(value)
-            return instant.isoformat() if instant is not None else value
-        if logical == "date":
-            day = as_date(value)
-            return day.isoformat() if day is not None else value
-        if kind == "record":
-            return {
-                field["name"]: self.value(
-                    value[field["name"]] if field["name"] in value else field["default"], field["type"]
-                )
-                for field in schema["fields"]
-            }
-        if kind == "array":
-            return [self.value(item, schema["items"]) for item in value]
-        return value
 
 
 def _json_kind(value: object) -> str:

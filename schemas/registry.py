@@ -4,7 +4,8 @@ Layout under schemas/avro/:
 - types/<full name>.avsc: named types shared by every event (riskwatch.PersonRef, riskwatch.Offence, ...);
 - envelope.avsc: the fields every agency event carries, with riskwatch.Payload as a placeholder;
 - payloads/<event type>.v<N>.avsc: the payload record of one version of one event type;
-- canonical/riskwatch.canonical.RiskEvent.v<N>.avsc: the canonical risk event.
+- canonical/riskwatch.canonical.RiskEvent.v<N>.avsc: the canonical risk event;
+- published/<full name>.v<N>.avsc: the messages Riskwatch publishes for others (PUBLISHED_TOPICS).
 
 Each composed schema is self-contained (a shared type is defined at its first use and
 referenced by name after it), so its Parsing Canonical Form, and hence its fingerprint,
@@ -33,6 +34,13 @@ from schemas.errors import UnknownEventTypeError
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 PAYLOAD_PLACEHOLDER = "riskwatch.Payload"
 RISK_EVENT_NAME = "riskwatch.canonical.RiskEvent"
+# The topics Riskwatch publishes for other systems (streams/topology.py names them too), and
+# the records each carries: the fingerprint of a message says which one it is.
+PUBLISHED_TOPICS: Mapping[str, tuple[str, ...]] = {
+    "risk-changes.v1": ("riskwatch.RiskChange",),
+    "alerts.v1": ("riskwatch.Alert", "riskwatch.EscalatedAlert"),
+    "alert-workflow.v1": ("riskwatch.AlertStep", "riskwatch.CaseStep", "riskwatch.ReviewStep"),
+}
 
 _PAYLOAD_FILE = re.compile(r"^(?P<event_type>(?P<agency>[a-z_]+)\.(?P<name>[a-z_]+))\.v(?P<version>[1-9][0-9]*)\.avsc$")
 _CANONICAL_FILE = re.compile(r"^(?P<name>[A-Za-z_.]+)\.v(?P<version>[1-9][0-9]*)\.avsc$")
@@ -85,9 +93,15 @@ def fingerprint_text(fingerprint: bytes) -> str:
 
 
 class SchemaRegistry:
-    """Every agency event schema by fingerprint and by (event type, version), and the risk event."""
+    """Every agency event schema by fingerprint and by (event type, version), the risk event, and
+    every version of every published record by name."""
 
-    def __init__(self, events: Mapping[str, tuple[EventSchema, ...]], risk_event: WireSchema) -> None:
+    def __init__(
+        self,
+        events: Mapping[str, tuple[EventSchema, ...]],
+        risk_event: WireSchema,
+        published: Mapping[str, tuple[WireSchema, ...]] | None = None,
+    ) -> None:
         self._versions = dict(events)
         self.risk_event = risk_event
         self.by_fingerprint: Mapping[bytes, EventSchema] = {
@@ -95,6 +109,25 @@ class SchemaRegistry:
         }
         if len(self.by_fingerprint) != sum(len(versions) for versions in self._versions.values()):
             raise SchemaDefinitionError("two event schemas have the same fingerprint")
+        self._published = dict(published or {})
+
+    def published_names(self) -> tuple[str, ...]:
+        """The full names of the published records, sorted."""
+        return tuple(sorted(self._published))
+
+    def published_versions(self, name: str) -> tuple[WireSchema, ...]:
+        """All versions of a published record, oldest first."""
+        try:
+            return self._published[name]
+        except KeyError:
+            raise UnknownEventTypeError("record", f"{name!r} is not a record Riskwatch publishes") from None
+
+    def published_topic(self, topic: str) -> tuple[tuple[WireSchema, ...], ...]:
+        """The versions of each record the topic carries, in PUBLISHED_TOPICS order."""
+        names = PUBLISHED_TOPICS.get(topic)
+        if names is None:
+            raise unknown_topic(topic)
+        return tuple(self.published_versions(name) for name in names)
 
     def event_types(self) -> tuple[str, ...]:
         return tuple(sorted(self._versions))
@@ -114,6 +147,12 @@ class SchemaRegistry:
         if not 1 <= version <= len(versions):
             raise UnknownEventTypeError("event_type", f"{event_type} has versions 1 to {len(versions)}, not {version}")
         return versions[version - 1]
+
+
+def unknown_topic(topic: str) -> UnknownEventTypeError:
+    shown = topic if len(topic) <= 60 else topic[:60] + "..."
+    known = ", ".join(sorted(PUBLISHED_TOPICS))
+    return UnknownEventTypeError("topic", f"{shown!r} is not a topic Riskwatch publishes; those are {known}")
 
 
 def _unknown_event_type(event_type: str, known: Iterable[str]) -> UnknownEventTypeError:
@@ -158,7 +197,11 @@ def load_registry(root: Traversable) -> SchemaRegistry:
         versions.sort(key=lambda schema: schema.version)
         if [schema.version for schema in versions] != list(range(1, len(versions) + 1)):
             raise SchemaDefinitionError(f"{event_type}: versions must run 1, 2, ... without gaps")
-    return SchemaRegistry({t: tuple(v) for t, v in events.items()}, _load_risk_event(root / "canonical", shared))
+    return SchemaRegistry(
+        {t: tuple(v) for t, v in events.items()},
+        _load_risk_event(root / "canonical", shared),
+        _load_published(root / "published", shared),
+    )
 
 
 def _load_shared_types(folder: Traversable) -> dict[str, AvroSchema]:
@@ -186,6 +229,31 @@ def _load_risk_event(folder: Traversable, shared: Mapping[str, AvroSchema]) -> W
     if latest is None:
         raise SchemaDefinitionError(f"no {RISK_EVENT_NAME} schema")
     return _parse(_inline_shared_types(latest[1], shared), latest[0])
+
+
+def _load_published(folder: Traversable, shared: Mapping[str, AvroSchema]) -> dict[str, tuple[WireSchema, ...]]:
+    found: dict[str, list[WireSchema]] = {}
+    for path in sorted(folder.iterdir(), key=lambda item: item.name):
+        match = _CANONICAL_FILE.match(path.name)
+        if match is None:
+            raise SchemaDefinitionError(f"{path.name}: published records are named <full name>.v<N>.avsc")
+        wire = _parse(_inline_shared_types(_read_json(path), shared), int(match["version"]))
+        if wire.name != match["name"]:
+            raise SchemaDefinitionError(f"{path.name}: holds the record {wire.name}")
+        found.setdefault(wire.name, []).append(wire)
+    published: dict[str, tuple[WireSchema, ...]] = {}
+    for name, versions in found.items():
+        versions.sort(key=lambda schema: schema.version)
+        if [schema.version for schema in versions] != list(range(1, len(versions) + 1)):
+            raise SchemaDefinitionError(f"{name}: versions must run 1, 2, ... without gaps")
+        published[name] = tuple(versions)
+    listed = {name for names in PUBLISHED_TOPICS.values() for name in names}
+    if listed != set(published):
+        raise SchemaDefinitionError(f"published records {sorted(published)} are not those of PUBLISHED_TOPICS")
+    fingerprints = {schema.fingerprint for versions in published.values() for schema in versions}
+    if len(fingerprints) != sum(len(versions) for versions in published.values()):
+        raise SchemaDefinitionError("two published schemas have the same fingerprint")
+    return published
 
 
 def _read_json(path: Traversable) -> AvroSchema:

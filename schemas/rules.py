@@ -35,9 +35,14 @@ FUTURE_SLACK = dt.timedelta(days=1)
 FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
 # Free text reaches the topics as written: each field has a maximum, in characters. Payload
 # text not named here may hold at most PAYLOAD_TEXT_MAX characters on one line.
-TEXT_MAX: Mapping[str, int] = {"unit": 200, "payload.concern": 4000, "payload.description": 4000,
-                                "payload.reason": 1000, "payload.offence_code": 20,
-                                "payload.suspected_offence_code": 20}
+TEXT_MAX: Mapping[str, int] = {
+    "unit": 200,
+    "payload.concern": 4000,
+    "payload.description": 4000,
+    "payload.reason": 1000,
+    "payload.offence_code": 20,
+    "payload.suspected_offence_code": 20,
+}
 PAYLOAD_TEXT_MAX = 200
 MULTILINE_TEXT = frozenset({"payload.concern", "payload.description", "payload.reason"})
 PERSON_VALUE_MAX = 128

@@ -28,7 +28,7 @@ from projections.store import OutboxMessage, Store, create_pool
 from services.runtime import metrics
 from services.runtime.logs import log_context, with_log_context
 from services.runtime.settings import Settings
-from streams.kafka import cluster_id, new_producer
+from streams.kafka import cluster_id, new_producer, published_headers
 from streams.consume import TRANSIENT, Record, Stage, run_stage
 from streams.normalize import normalize_batch
 from streams.risk import RiskProcessor
@@ -137,7 +137,8 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
         await runtime.ready()
 
         async def publish(messages: list[OutboxMessage]) -> None:
-            sends = [await runtime.producer.send(m.topic, m.message, key=m.key.encode()) for m in messages]
+            sends = [await runtime.producer.send(m.topic, m.message, key=m.key.encode(),
+                                                headers=published_headers(m.topic, m.message)) for m in messages]
             await asyncio.gather(*sends)
             metrics.record_relayed(messages)
 

@@ -12,7 +12,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas.errors import withhold_identity_numbers
+from projections.events import RISKWATCH_NAMESPACE
+from schemas.codec import decode_published_message
+from schemas.errors import ContractError, withhold_identity_numbers
 from streams.topology import ALL_TOPICS
 
 if TYPE_CHECKING:
@@ -121,10 +123,11 @@ EVENT_HEADERS = ("ce_specversion", "ce_id", "ce_type", "ce_source", "content-typ
 Headers = list[tuple[str, bytes]]
 
 
-def event_headers(event_type: str, event_id: str, value: bytes, source: str) -> Headers:
-    """Headers of one Avro single-object encoded event written by `source` (ingest, normalize, ...)."""
+def event_headers(event_type: str, event_id: str, value: bytes, source: str, *, trace_of: str | None = None) -> Headers:
+    """Headers of one Avro single-object encoded event written by `source` (ingest, normalize, ...);
+    in the trace of event `trace_of`, by default its own."""
     fingerprint = f"0x{int.from_bytes(value[2:10], 'little'):016x}"  # as schemas.registry.fingerprint_text
-    trace = _trace_id(event_id)
+    trace = _trace_id(event_id if trace_of is None else trace_of)
     span = hashlib.sha256(f"{source}|{event_id}".encode()).hexdigest()[:16]
     return [("ce_specversion", b"1.0"), ("ce_id", event_id.encode()), ("ce_type", event_type.encode()),
             ("ce_source", f"riskwatch/{source}".encode()), ("content-type", AVRO_CONTENT_TYPE.encode()),
@@ -134,6 +137,29 @@ def event_headers(event_type: str, event_id: str, value: bytes, source: str) -> 
 def risk_event_headers(event: RiskEvent, value: bytes, source: str) -> Headers:
     """Headers of a canonical risk event on subject-events.v1: its type is the agency event type it came from."""
     return event_headers(event.source_type, event.event_id, value, source)
+
+
+# What Riskwatch publishes (risk-changes.v1, alerts.v1, alert-workflow.v1) carries the same
+# headers: ce_type is the record's name, ce_id the message's own id, and the trace is that of
+# the event that caused it, so an agency event, its alerts and its risk change share one trace.
+_PUBLISHED_SOURCES = {"riskwatch.RiskChange": "risk", "riskwatch.Alert": "risk",
+                      "riskwatch.EscalatedAlert": "workflow", "riskwatch.AlertStep": "workflow",
+                      "riskwatch.CaseStep": "workflow", "riskwatch.ReviewStep": "workflow"}
+
+
+def published_headers(topic: str, value: bytes) -> Headers:
+    """Headers of a message the outbox relay publishes; none for bytes that are not one (JSON
+    written before the contracts, still in the outbox after an upgrade)."""
+    try:
+        message = decode_published_message(topic, value)
+    except ContractError:
+        return []
+    record = message.record
+    causing = record.get("causing_event_id")
+    message_id = record.get("event_id") or record.get("alert_id") or str(
+        uuid.uuid5(RISKWATCH_NAMESPACE, f"{record['subject']}|risk_change|{causing}|{record['policy_version']}"))
+    return event_headers(message.name, message_id, value, _PUBLISHED_SOURCES.get(message.name, "relay"),
+                         trace_of=causing)
 
 
 def _trace_id(event_id: str) -> str:

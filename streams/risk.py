@@ -1,12 +1,11 @@
 """The risk processor: a batch of canonical events in, one PostgreSQL transaction out.
 
 Thin on purpose: decode, skip what was already applied, call the pure core (fold, assess,
-evaluate_alerts), hand the effects to the store.
+evaluate_arrival), hand the effects to the store.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -24,7 +23,7 @@ from projections.model import Assessment, SubjectState, assess, compact, empty_s
 from projections.policy import Policy
 from projections.quarantine import Quarantined, content_reason, describe
 from projections.store import AlertRow, ArchivedEvent, BatchEffects, HistoryRow, ProjectionRow, Store
-from schemas.codec import decode_risk_event
+from schemas.codec import decode_risk_event, encode_published
 from schemas.errors import ContractError
 from streams.consume import TRANSIENT, Record, StageDefect
 from streams.topology import ALERTS, RISK_CHANGES
@@ -264,11 +263,11 @@ class RiskProcessor:
                 caseload=_caseload(states[subject]), policy_version=assessment.policy_version,
                 assessed_at=assessment.at, next_review_at=assessment.next_review_at,
             ))
-            effects.risk_changes.append((RISK_CHANGES, subject, json.dumps({
+            effects.risk_changes.append((RISK_CHANGES, subject, encode_published(RISK_CHANGES, {
                 "subject": subject, "level": assessment.level.label, "score": assessment.score,
                 "explanation": assessment.explanation, "policy_version": assessment.policy_version,
                 "assessed_at": assessment.at, "causing_event_id": event.event_id,
-            }, sort_keys=True).encode()))
+            }, checked=True)))
         return alerts
 
 
@@ -359,7 +358,7 @@ def _alert_row(alert: Alert, paged: bool) -> AlertRow:
         explanation=alert.explanation, factors=document["factors"], region=alert.audience.region,
         caseload=alert.audience.caseload, event_time=alert.event_time, causing_event_id=alert.causing_event_id,
         policy_version=alert.policy_version, topic=ALERTS,
-        message=json.dumps(document, sort_keys=True).encode(), paged=paged,
+        message=encode_published(ALERTS, document, checked=True), paged=paged,
     )
 
 

@@ -1,8 +1,9 @@
 """The AsyncAPI 3.0 document of every Riskwatch topic, generated from the topology and the schemas.
 
 Channels and who writes and reads them come from streams/topology.py, the Avro value schemas
-of the event topics from schemas/avro (every version of every agency event type, and the
-canonical risk event), the headers from streams/kafka.py. Partitions, replicas and consumer
+from schemas/avro (every version of every agency event type, the canonical risk event, and
+every version of each record of the topics the outbox relay publishes: risk-changes.v1,
+alerts.v1, alert-workflow.v1), the headers from streams/kafka.py. Partitions, replicas and consumer
 groups are those of the settings the document is generated with. Served by the API at
 /asyncapi.json and printed by `riskwatch asyncapi`; tests/unit/test_asyncapi.py validates it
 against the AsyncAPI 3.0.0 JSON schema.
@@ -14,7 +15,7 @@ import re
 from importlib import metadata
 from typing import Any
 
-from schemas.registry import default_registry
+from schemas.registry import PUBLISHED_TOPICS, SchemaRegistry, default_registry
 from services.runtime.settings import Settings
 from streams.kafka import AVRO_CONTENT_TYPE, DEAD_LETTER_HEADERS, EVENT_HEADERS
 from streams.topology import (AGENCY_TOPICS, ALERT_WORKFLOW, ALERTS, ALL_TOPICS, CONSUMERS, DEADLETTER, PRODUCERS,
@@ -27,12 +28,16 @@ _PSEUDONYM_KEY = {"type": "string", "description": "The subject's pseudonym (key
 
 _EVENT_HEADER_MEANINGS = {
     "ce_specversion": "CloudEvents version of these headers (binary content mode: the value is the event)",
-    "ce_id": "the event id (UUID)",
-    "ce_type": "the agency event type, e.g. police.crime_report; on subject-events.v1 the one it came from",
-    "ce_source": "the writer: riskwatch/ingest, riskwatch/normalize, riskwatch/scheduler, riskwatch/api",
+    "ce_id": "the event id (UUID); on the topics the outbox relay publishes the message's own id: the alert_id, "
+             "the step's event_id, or for a risk change a UUID derived from subject, causing event and policy",
+    "ce_type": "the agency event type, e.g. police.crime_report; on subject-events.v1 the one it came from; on the "
+               "topics the outbox relay publishes the record's name, e.g. riskwatch.Alert",
+    "ce_source": "the writer: riskwatch/ingest, riskwatch/normalize, riskwatch/scheduler, riskwatch/api, "
+                 "riskwatch/risk (risk changes, alerts), riskwatch/workflow (escalations, workflow steps)",
     "content-type": f"{AVRO_CONTENT_TYPE} (Avro single-object encoding)",
     "schema_fingerprint": "CRC-64-AVRO fingerprint of the writer schema, as 0x followed by 16 hex digits",
-    "traceparent": "W3C trace context; the trace id is the event id, so an event and its risk event share a trace",
+    "traceparent": "W3C trace context; the trace id is the event id, so an event and its risk event share a trace "
+                   "(and its alerts and risk change, whose trace is that of their causing event)",
 }
 _DEAD_LETTER_HEADER_MEANINGS = {
     "__connect.errors.topic": "topic of the refused record (normalize only)",
@@ -45,41 +50,12 @@ _DEAD_LETTER_HEADER_MEANINGS = {
     "riskwatch.format": "json or avro: how to read the value",
 }
 
-# The JSON topics written by the outbox relay: their fields (streams/risk.py, services/workflow/alerts.py).
-_JSON_PAYLOADS: dict[str, dict[str, Any]] = {
-    RISK_CHANGES: {"type": "object", "required": ["subject", "level", "score", "explanation", "policy_version",
-                                                   "assessed_at", "causing_event_id"],
-                   "properties": {"subject": {"type": "string"}, "level": {"type": "string"},
-                                  "score": {"type": "number"}, "explanation": {"type": "string"},
-                                  "policy_version": {"type": "string"},
-                                  "assessed_at": {"type": "integer", "description": "epoch milliseconds"},
-                                  "causing_event_id": {"type": "string"}}},
-    ALERTS: {"type": "object", "required": ["alert_id", "subject", "trigger", "priority", "level_before",
-                                            "level_after", "score", "explanation", "factors", "audience",
-                                            "event_time", "causing_event_id", "policy_version"],
-             "properties": {"alert_id": {"type": "string"}, "subject": {"type": "string"},
-                            "trigger": {"type": "string"}, "priority": {"type": "integer"},
-                            "level_before": {"type": "string"}, "level_after": {"type": "string"},
-                            "score": {"type": "number"}, "explanation": {"type": "string"},
-                            "factors": {"type": "array", "items": {"type": "object"}},
-                            "audience": {"type": "object"},
-                            "event_time": {"type": "integer", "description": "epoch milliseconds"},
-                            "causing_event_id": {"type": "string"}, "policy_version": {"type": "string"},
-                            "escalated_from": {"type": "string", "description": "escalations only"}}},
-    ALERT_WORKFLOW: {"type": "object", "required": ["event_id", "alert_id", "subject", "action", "status", "actor",
-                                                    "at"],
-                     "properties": {"event_id": {"type": "string"}, "alert_id": {"type": "string"},
-                                    "subject": {"type": "string"}, "action": {"type": "string"},
-                                    "status": {"type": "string"}, "actor": {"type": "string"},
-                                    "assignee": {"type": ["string", "null"]}, "has_note": {"type": "boolean"},
-                                    "at": {"type": "string", "format": "date-time"}}},
-}
 _SUMMARIES = {
     SUBJECT_EVENTS: "Canonical risk events, one subject's in order on one partition",
     RISK_CHANGES: "A subject's level, score and explanation after each change",
     ALERTS: "Alerts, when risk rises or a release or breach comes at high risk",
     DEADLETTER: "Refused input with its reasons, identity numbers withheld",
-    ALERT_WORKFLOW: "Acknowledged, assigned, closed and escalated alerts",
+    ALERT_WORKFLOW: "Steps on alerts (acknowledged, assigned, closed, escalated), on cases, and completed reviews",
 }
 
 
@@ -132,7 +108,7 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _topic_messages(topic: str, registry: Any, messages: dict[str, Any]) -> list[str]:
+def _topic_messages(topic: str, registry: SchemaRegistry, messages: dict[str, Any]) -> list[str]:
     """Add the topic's messages to `messages`; their names."""
     agency = next((name for name, agency_topic in AGENCY_TOPICS.items() if agency_topic == topic), None)
     if agency is not None:
@@ -159,9 +135,17 @@ def _topic_messages(topic: str, registry: Any, messages: dict[str, Any]) -> list
             "bindings": {"kafka": {"key": {"type": "string", "description": "the event id when it can be read, "
                                            "else where the input came from"}, "bindingVersion": KAFKA_BINDING}},
         }
+    elif topic in PUBLISHED_TOPICS:
+        names = []
+        for versions in registry.published_topic(topic):
+            for record in versions:
+                name = _identifier(f"{record.name}.v{record.version}")
+                messages[name] = _avro_message(f"{record.name} v{record.version}", record.schema,
+                                               record.fingerprint_hex)
+                names.append(name)
+        return names
     else:
-        messages[name] = {"name": name, "title": topic, "contentType": "application/json",
-                          "payload": _JSON_PAYLOADS[topic], "bindings": _key_binding()}
+        raise ValueError(f"{topic}: no message is described for this topic")
     return [name]
 
 

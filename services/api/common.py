@@ -13,13 +13,11 @@ from aiokafka import AIOKafkaProducer
 from fastapi import HTTPException, Request
 from pydantic import AfterValidator, StringConstraints
 
-from projections.levels import Level
 from schemas.text import PSEUDONYM_FORM, free_text_fault, holds_identity_number
 from services.api.auth import Authenticator
 from services.api.problems import documented
 
 LevelName = Literal["low", "moderate", "high", "extreme"]
-LEVEL_NAMES: tuple[str, ...] = tuple(level.label for level in Level)
 PSEUDONYM_MAX = 128  # keyed pseudonyms are far shorter; longer input is not one
 # A pseudonym as the gateway writes it (ps_ and hex) or as an agency sends it: letters, digits, _ and -.
 PSEUDONYM_PATTERN = r"^[A-Za-z0-9_-]+$"

@@ -8,13 +8,13 @@ in one transaction with the access-log row. An overdue review is flagged, never 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
+from schemas.codec import encode_published
 from services.api.access_log import Access, record_access, stated_purpose
 from services.api.auth import PERSONAL_DATA_ROLES, Principal, Role, allow
 from services.api.common import ERRORS, NOT_FOUND, Note, QueryState, query_state
@@ -148,11 +148,11 @@ async def complete(
         )
         await connection.execute(
             "INSERT INTO outbox (topic, message_key, message) VALUES ($1, $2, $3)",
-            ALERT_WORKFLOW, row["subject"], json.dumps({
+            ALERT_WORKFLOW, row["subject"], encode_published(ALERT_WORKFLOW, {
                 "event_id": event_id, "review_id": str(review_id), "subject": row["subject"],
                 "action": "review_completed", "decision": body.decision, "actor": principal.name,
                 "has_note": bool(body.note), "at": at.isoformat(),
-            }, sort_keys=True).encode(),
+            }),
         )
         await record_access(connection, principal, Access.ALTERATION, request, [row["subject"]],
                             stated_purpose(request) or "review completed")

@@ -106,7 +106,3 @@ def logging_config(log_format: LogFormat, level: str, stream: str = "ext://sys.s
         "loggers": {name: {"handlers": [], "propagate": True}
                     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faust", "mode", "aiokafka")},
     }
-
-
-def configure_logging(log_format: LogFormat, level: str, stream: str = "ext://sys.stdout") -> None:
-    logging.config.dictConfig(logging_config(log_format, level, stream))

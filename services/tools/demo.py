@@ -23,6 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from projections.store import create_pool
+from schemas.codec import decode_published
 from services.api.auth import NATIONAL, Role, add_user, local_operator
 from services.ingest.gateway import IngestGateway, Submission, open_gateway
 from services.runtime.state import RUNTIME_FILE
@@ -158,7 +159,7 @@ async def _show_alerts(settings: Settings, shown: set[str], echo: Echo) -> None:
     await consumer.start()
     try:
         async for message in consumer:
-            alert = json.loads(message.value)
+            alert = decode_published(ALERTS, message.value)
             if alert["alert_id"] in shown:  # the outbox relay may publish an alert twice
                 continue
             shown.add(alert["alert_id"])

@@ -13,7 +13,6 @@ per case (services/workflow/cases.py).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from projections.events import RISKWATCH_AGENCY, RISKWATCH_NAMESPACE
+from schemas.codec import encode_published
 from streams.topology import ALERT_WORKFLOW, ALERTS
 
 ESCALATION_LOCK = 0x45534341  # advisory lock id: "ESCA"
@@ -137,7 +137,7 @@ async def escalate_alert(connection: asyncpg.Connection, alert: asyncpg.Record, 
 async def _outbox(connection: asyncpg.Connection, topic: str, subject: str, message: dict[str, Any]) -> None:
     await connection.execute(
         "INSERT INTO outbox (topic, message_key, message) VALUES ($1, $2, $3)",
-        topic, subject, json.dumps(message, sort_keys=True).encode(),
+        topic, subject, encode_published(topic, message),
     )
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import uuid
 from enum import StrEnum
 import asyncpg
 
 from projections.events import RISKWATCH_AGENCY, RISKWATCH_NAMESPACE
+from schemas.codec import encode_published
 from services.workflow.alerts import (
     ALERT_COLUMNS,
     ESCALATED_TRIGGER,
@@ -83,11 +83,11 @@ async def record_case_step(connection: asyncpg.Connection, case: asyncpg.Record,
         await record_step(connection, alert, step)
     await connection.execute(
         "INSERT INTO outbox (topic, message_key, message) VALUES ($1, $2, $3)",
-        ALERT_WORKFLOW, case["subject"], json.dumps({
+        ALERT_WORKFLOW, case["subject"], encode_published(ALERT_WORKFLOW, {
             "event_id": event_id, "case_id": case["case_id"], "subject": case["subject"],
             "action": step.action.value, "status": status.value, "actor": step.actor, "assignee": step.assignee,
             "has_note": bool(step.note), "at": at.isoformat(),
-        }, sort_keys=True).encode(),
+        }),
     )
     assert updated is not None
     return updated

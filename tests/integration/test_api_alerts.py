@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 import pytest_asyncio
 
+from schemas.codec import decode_published
 from services.api.auth import Role
 from services.runtime.stack import Stack
 from streams.topology import ALERT_WORKFLOW
@@ -79,7 +79,7 @@ async def test_acknowledge_assign_close_are_recorded_and_published_without_notes
         ("closed", analyst_name, None, "victim moved to a protected address"),
     ]
     await stack.wait_until_idle()
-    published = [json.loads(record.value) for record in await read_topic(stack, ALERT_WORKFLOW)
+    published = [decode_published(ALERT_WORKFLOW, record.value) for record in await read_topic(stack, ALERT_WORKFLOW)
                  if record.key == story.subject.encode()]
     assert [(m["action"], m["status"], m["has_note"]) for m in published] == [
         ("acknowledged", "acknowledged", True), ("assigned", "acknowledged", False), ("closed", "closed", True)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.codec import decode_published
 from services.api.auth import Role
 from services.runtime.embedded import free_port, wait_for_port
 from services.runtime.state import child_environment
@@ -95,7 +95,9 @@ async def test_an_unacknowledged_case_escalates_once_to_the_supervisors(escalati
     assert hidden["items"] == [] and refused.status_code == 403
 
     await stack.wait_until_idle()
-    published = [json.loads(r.value) for r in await read_topic(stack, ALERTS) if r.key == story.subject.encode()]
+    published = [decode_published(ALERTS, r.value) for r in await read_topic(stack, ALERTS)
+                 if r.key == story.subject.encode()]
     assert [m["alert_id"] for m in published if m["trigger"] == "escalated"] == [escalation["alert_id"]]
-    workflow = [json.loads(r.value) for r in await read_topic(stack, ALERT_WORKFLOW) if r.key == story.subject.encode()]
+    workflow = [decode_published(ALERT_WORKFLOW, r.value)
+                for r in await read_topic(stack, ALERT_WORKFLOW) if r.key == story.subject.encode()]
     assert [m["alert_id"] for m in workflow if m["action"] == "escalated"] == [escalation["escalated_from"]]

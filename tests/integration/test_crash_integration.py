@@ -24,6 +24,7 @@ import pytest
 
 from projections.digest import document_digest
 from projections.store import Store, create_pool
+from schemas.codec import decode_published
 from services.api.auth import local_operator
 from services.ingest.gateway import BULK_TIMEOUT_SECONDS, IngestGateway, Submission
 from services.runtime.state import pseudonym_key
@@ -77,7 +78,8 @@ async def snapshot(stack: Stack) -> dict[str, object]:
         history = await connection.fetchval("SELECT count(*) FROM risk_history")
     finally:
         await connection.close()
-    published = {json.loads(record.value)["alert_id"] for record in await read_topic(stack, "alerts.v1")}
+    published = {decode_published("alerts.v1", record.value)["alert_id"]
+                 for record in await read_topic(stack, "alerts.v1")}
     return {
         "digest": document_digest((row["subject"], row["assessment"]) for row in projections),
         "alerts": [tuple(row) for row in alerts],

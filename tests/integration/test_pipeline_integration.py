@@ -14,6 +14,7 @@ import pytest
 
 from projections.model import SubjectState
 from projections.policy import default_policy
+from schemas.codec import decode_published
 from schemas.identity import parse_identity_number, pseudonym
 from services.runtime.state import child_environment, pseudonym_key
 from services.runtime.stack import Stack
@@ -140,9 +141,14 @@ async def test_alerts_reach_the_alerts_topic_once_per_alert(stack: Stack) -> Non
 
     await stack.wait_until_idle()
     stored = {str(row["alert_id"]) for row in await fetch(stack, "SELECT alert_id FROM alert")}
-    published = [json.loads(record.value)["alert_id"] for record in await read_topic(stack, "alerts.v1")]
+    records = await read_topic(stack, "alerts.v1")
+    published = [decode_published("alerts.v1", record.value)["alert_id"] for record in records]
     assert set(published) == stored
     assert len(published) == len(stored)
+    # CloudEvents headers: the record's name as the type, the alert's id as the id
+    assert [(dict(r.headers)["ce_id"].decode(), dict(r.headers)["content-type"]) for r in records] == [
+        (alert_id, b"application/vnd.apache.avro+binary") for alert_id in published]
+    assert {dict(r.headers)["ce_type"] for r in records} <= {b"riskwatch.Alert", b"riskwatch.EscalatedAlert"}
 
 
 def test_rebuild_from_the_archive_equals_the_live_projections(stack: Stack) -> None:

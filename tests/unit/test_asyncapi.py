@@ -10,7 +10,7 @@ import jsonschema_rs
 import pytest
 from click.testing import CliRunner
 
-from schemas.registry import default_registry
+from schemas.registry import PUBLISHED_TOPICS, default_registry
 from services.api.asyncapi import asyncapi_document
 from services.cli.main import main
 from services.runtime.settings import Settings
@@ -72,6 +72,24 @@ def test_every_event_type_version_has_its_avro_schema_and_the_headers(document: 
     assert messages[risk_event["$ref"].rsplit("/", 1)[1]]["payload"]["schema"]["name"] == "RiskEvent"
     (dead_letter,) = channel_of[DEADLETTER]["messages"].values()
     assert list(messages[dead_letter["$ref"].rsplit("/", 1)[1]]["headers"]["properties"]) == list(DEAD_LETTER_HEADERS)
+
+
+def test_every_published_topic_references_the_avro_schema_of_each_record_version(document: dict[str, Any]) -> None:
+    registry = default_registry()
+    messages = document["components"]["messages"]
+    channel_of = {channel["address"]: channel for channel in document["channels"].values()}
+    for topic, names in PUBLISHED_TOPICS.items():
+        referenced = [messages[ref["$ref"].rsplit("/", 1)[1]] for ref in channel_of[topic]["messages"].values()]
+        expected = [schema for name in names for schema in registry.published_versions(name)]
+        assert [message["title"] for message in referenced] == [f"{s.name} v{s.version}" for s in expected]
+        for message, schema in zip(referenced, expected, strict=True):
+            assert message["contentType"] == "application/vnd.apache.avro+binary"
+            assert message["payload"]["schemaFormat"].startswith("application/vnd.apache.avro")
+            avro = message["payload"]["schema"]
+            assert f"{avro['namespace']}.{avro['name']}" == schema.name
+            assert schema.fingerprint_hex in message["summary"]
+            assert list(message["headers"]["properties"]) == list(EVENT_HEADERS)
+    assert all(message["contentType"] != "application/json" for message in messages.values())
 
 
 def test_riskwatch_asyncapi_prints_the_document(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""evaluate_alerts: each trigger fires in its scenario and stays quiet in the near miss."""
+"""evaluate_arrival: each trigger fires in its scenario and stays quiet in the near miss."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.alerts import Alert, Trigger, alert_id, evaluate_alerts, evaluate_arrival
-from projections.events import DAY_MS, RISKWATCH_NAMESPACE, RiskEvent, Victim
+from projections.alerts import Alert, Trigger, alert_id, evaluate_arrival
+from projections.events import DAY_MS, RISKWATCH_NAMESPACE, REVIEW_DUE, RiskEvent, Victim
 from projections.levels import Level
 from projections.model import SubjectState, assess, empty_state, fold, fold_all
-from projections.normalize import review_due_event
 from projections.policy import default_policy
 from tests.support.scenario import SUBJECT, T0, crime
 from tests.support.scenario import risk_event as event
+from tests.support.ticks import stored_tick
 
 POLICY = default_policy()
 PROTECTED_VICTIM = Victim("victim-protected", True)
@@ -36,7 +36,7 @@ def released(event_id: str, day: float, source_type: str = "prison_probation.rel
 def alerts_for(history: Iterable[RiskEvent], arriving: RiskEvent) -> dict[Trigger, Alert]:
     before = fold_all(empty_state(SUBJECT), history)
     after = fold(before, arriving)
-    return {alert.trigger: alert for alert in evaluate_alerts(before, after, arriving, POLICY)}
+    return {alert.trigger: alert for alert in evaluate_arrival(before, after, arriving, POLICY)[0]}
 
 
 STRANGULATION_RECENTLY = crime("s", 0, "assault", "strangulation")  # high on its own
@@ -168,7 +168,7 @@ def test_protected_victim_keeps_her_unit_and_region_out_of_the_alert() -> None:
 
 def test_a_review_tick_raises_no_alert() -> None:
     # Due reviews are a work queue of their own (services/api/reviews.py), not alerts.
-    tick = review_due_event(SUBJECT, T0 + 7 * DAY_MS, region="syd")
+    tick = stored_tick(REVIEW_DUE, SUBJECT, T0 + 7 * DAY_MS)
     assert alerts_for([STRANGULATION_RECENTLY], tick) == {}
 
 
@@ -176,12 +176,12 @@ def test_alert_ids_are_derived_and_repeats_are_silent() -> None:
     before = empty_state(SUBJECT)
     breach = event("b", 0, "prosecution.contact_ban_breach_reported", offence="contact_ban_breach")
     after = fold(before, breach)
-    first = evaluate_alerts(before, after, breach, POLICY)
-    assert first == evaluate_alerts(before, after, breach, POLICY)
+    first = evaluate_arrival(before, after, breach, POLICY)[0]
+    assert first == evaluate_arrival(before, after, breach, POLICY)[0]
     expected = str(uuid.uuid5(RISKWATCH_NAMESPACE, f"{SUBJECT}|contact_ban_breach|b|{POLICY.version}"))
     assert alert_id(SUBJECT, "contact_ban_breach", "b", POLICY.version) == expected
     assert expected in {alert.alert_id for alert in first}
-    assert evaluate_alerts(after, fold(after, breach), breach, POLICY) == []
+    assert evaluate_arrival(after, fold(after, breach), breach, POLICY)[0] == []
 
 
 def test_alert_serialises() -> None:
@@ -231,7 +231,7 @@ def test_realistic_escalation_from_separation_to_release() -> None:
     alerts: dict[Trigger, Alert] = {}
     for step in story:
         after = fold(state, step)
-        step_alerts = evaluate_alerts(state, after, step, POLICY)
+        step_alerts = evaluate_arrival(state, after, step, POLICY)[0]
         fired[step.event_id] = {alert.trigger for alert in step_alerts}
         alerts.update({alert.trigger: alert for alert in step_alerts})
         levels.append(assess(after, step.event_time, POLICY).level)
@@ -302,6 +302,8 @@ def test_a_rise_below_the_policys_alerting_level_raises_no_alert() -> None:
     after = fold(empty_state(SUBJECT), threat)
     assert assess(after, threat.event_time, POLICY).level == Level.MODERATE
     assert POLICY.level_rose_from == Level.HIGH
-    assert Trigger.LEVEL_ROSE not in {a.trigger for a in evaluate_alerts(empty_state(SUBJECT), after, threat, POLICY)}
+    shipped, _ = evaluate_arrival(empty_state(SUBJECT), after, threat, POLICY)
+    assert Trigger.LEVEL_ROSE not in {a.trigger for a in shipped}
     eager = dataclasses.replace(POLICY, level_rose_from=Level.MODERATE)
-    assert Trigger.LEVEL_ROSE in {a.trigger for a in evaluate_alerts(empty_state(SUBJECT), after, threat, eager)}
+    raised, _ = evaluate_arrival(empty_state(SUBJECT), after, threat, eager)
+    assert Trigger.LEVEL_ROSE in {a.trigger for a in raised}

@@ -7,14 +7,15 @@ import json
 
 import pytest
 
-from projections.events import DAY_MS, HOUR_MS, RiskEvent, Victim
+from projections.events import DAY_MS, HOUR_MS, REVIEW_DUE, RiskEvent, Victim
 from projections.levels import Level
 from projections.model import Assessment, SubjectState, assess, empty_state, fold, fold_all
-from projections.normalize import override_event, review_due_event
+from projections.normalize import override_event
 from projections.policy import default_policy
 from projections.scoring import event_gravity
 from tests.support.scenario import SUBJECT, T0
 from tests.support.scenario import risk_event as event
+from tests.support.ticks import stored_tick
 
 POLICY = default_policy()
 
@@ -246,7 +247,7 @@ def test_assessment_and_state_serialise_compactly() -> None:
 def test_fold_ignores_duplicates_ticks_and_other_subjects() -> None:
     state = state_of(assault("a", 0))
     assert fold(state, assault("a", 0)) is state
-    assert fold(state, review_due_event(SUBJECT, T0, region="syd")) is state
+    assert fold(state, stored_tick(REVIEW_DUE, SUBJECT, T0)) is state
     with pytest.raises(ValueError, match="subject"):
         fold(state, dataclasses.replace(assault("b", 0), subject="someone-else"))
 

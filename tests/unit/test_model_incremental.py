@@ -18,10 +18,10 @@ from projections import model
 
 from projections.alerts import Alert, evaluate_arrival
 from projections.digest import projection_digest
-from projections.events import RiskEvent
+from projections.events import TICKS, RiskEvent
 from projections.model import SubjectState, assess, empty_state, fold, fold_all
-from projections.normalize import reassessment_event, review_due_event
 from projections.policy import default_policy
+from tests.support.ticks import stored_tick
 from tests.support.reference_model import arrival_from_scratch, assess_from_scratch
 from tests.support.scenario import SUBJECT, T0
 from tests.support.strategies import SPAN_MS, assessment_times, event_logs
@@ -40,8 +40,8 @@ def ledger_from(request: pytest.FixtureRequest) -> Iterator[None]:
     model.LEDGER_FROM = shipped
 
 ticks = st.builds(
-    lambda kind, hours: kind(SUBJECT, T0 + hours * 3_600_000, region="syd"),
-    st.sampled_from([review_due_event, reassessment_event]),
+    lambda kind, hours: stored_tick(kind, SUBJECT, T0 + hours * 3_600_000),
+    st.sampled_from(sorted(TICKS)),
     st.integers(0, SPAN_MS // 3_600_000),
 )
 

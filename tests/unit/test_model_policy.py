@@ -113,3 +113,43 @@ def test_malformed_policy_is_refused_with_key_and_reason(change: Any, key: str, 
     assert refused.value.key == key
     assert reason in refused.value.reason
     assert str(refused.value).startswith(f"test.toml: {key}: ")
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "reason"),
+    [
+        (lambda d: _with(d, [1], "multipliers", "marker", "firearm_access", "ended_by"),
+         "multipliers.marker.firearm_access.ended_by[0]",
+         "must be an event type like 'police.weapons_licence_revoked'"),
+        (lambda d: _with(d, [7], "gravity", "floor"), "gravity.floor[0]", "must be a table"),
+        (lambda d: _with(d, [{"markers": [], "gravity": 2}], "gravity", "floor"), "gravity.floor[0].markers",
+         "must name at least one marker"),
+        (lambda d: _with(d, "severe", "alerts", "page_from_level"), "alerts.page_from_level",
+         "must be one of low, moderate, high, extreme"),
+        (lambda d: _with(d, 2, "alerts", "page_from_level"), "alerts.page_from_level", "must be a string"),
+        (lambda d: _with(d, 1.5, "time", "half_life_days"), "time.half_life_days", "must be a whole number"),
+        (lambda d: _with(d, True, "time", "half_life_days"), "time.half_life_days", "must be a whole number"),
+        (lambda d: _with(d, 3, "frequency"), "frequency", "must be a table"),
+        (lambda d: _with(d, {"valid_days": 0}, "structured_assessment"), "structured_assessment.valid_days",
+         "must be a positive whole number"),
+        (lambda d: _with(d, {"from_level": "high", "often": 1}, "reviews"), "reviews.often",
+         "unknown key; expected one of from_level, overdue_hours"),
+    ],
+)
+def test_every_entry_is_refused_by_its_full_key(change: Any, key: str, reason: str) -> None:
+    with pytest.raises(PolicyError) as refused:
+        parse_policy(change(shipped_document()), source="test.toml")
+    assert (refused.value.key, refused.value.reason) == (key, reason)
+
+
+def test_optional_tables_and_entries_take_their_defaults() -> None:
+    document = shipped_document()
+    for table in ("reviews", "structured_assessment"):
+        document.pop(table, None)
+    for key in ("paging_window_hours", "page_from_level", "level_rose_from"):
+        document["alerts"].pop(key, None)
+    policy = parse_policy(document)
+    assert (policy.paging_window_ms, policy.page_from_level, policy.level_rose_from) == (
+        72 * HOUR_MS, Level.LOW, Level.MODERATE)
+    assert (policy.review_from_level, policy.review_overdue_ms, policy.assessment_valid_ms) == (
+        Level.HIGH, 24 * HOUR_MS, None)

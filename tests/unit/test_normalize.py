@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 import pytest
 
-from projections.events import REASSESSMENT, REVIEW_DUE, RiskEvent, Victim
+from projections.events import RiskEvent, Victim
 from projections.levels import Level
 from projections.normalize import (
     EVENT_TYPES,
     NotNormalizable,
     normalize,
     override_event,
-    reassessment_event,
-    review_due_event,
 )
 
 HAPPENED = dt.datetime(2026, 1, 5, 21, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
@@ -362,15 +359,3 @@ def test_override_needs_a_level_a_reason_and_an_analyst(changes: dict[str, Any],
     }
     with pytest.raises(ValueError, match=message):
         override_event(**(arguments | changes))
-
-
-def test_scheduler_events_are_idempotent() -> None:
-    first = review_due_event("subject-7f3a", HAPPENED_MS, region="syd")
-    assert first == review_due_event("subject-7f3a", HAPPENED_MS, region="syd")
-    assert first.source_type == REVIEW_DUE
-    assert uuid.UUID(first.event_id).version == 5
-    assert first.event_id != review_due_event("subject-7f3a", HAPPENED_MS + 1, region="syd").event_id
-    assert first.event_id != review_due_event("subject-other", HAPPENED_MS, region="syd").event_id
-    tick = reassessment_event("subject-7f3a", HAPPENED_MS, region="syd")
-    assert tick.source_type == REASSESSMENT
-    assert tick.event_id != first.event_id

@@ -6,7 +6,7 @@ import dataclasses
 import re
 from typing import Any
 
-from projections.alerts import Trigger, evaluate_alerts, pages
+from projections.alerts import Trigger, evaluate_arrival, pages
 from projections.events import DAY_MS, HOUR_MS, RiskEvent
 from projections.levels import Level
 from projections.model import assess, empty_state, fold, fold_all
@@ -34,8 +34,8 @@ def assessment(event_id: str, day: float, level: str, instrument: str = "SARA_SV
 
 def test_history_does_not_page() -> None:
     breach = event("b", 0, "prosecution.contact_ban_breach_reported", offence="contact_ban_breach")
-    [alert] = [a for a in evaluate_alerts(empty_state(SUBJECT), fold(empty_state(SUBJECT), breach), breach, POLICY)
-               if a.trigger == Trigger.CONTACT_BAN_BREACH]
+    raised, _ = evaluate_arrival(empty_state(SUBJECT), fold(empty_state(SUBJECT), breach), breach, POLICY)
+    [alert] = [a for a in raised if a.trigger == Trigger.CONTACT_BAN_BREACH]
     window = POLICY.paging_window_ms
     assert window == 168 * HOUR_MS
     assert pages(alert, alert.event_time + window, POLICY)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import time
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from schemas.codec import decode_published
 from services.api.auth import local_operator
 from services.tools.benchmark.phases import wait_until_applied
 from services.tools.benchmark.workload import Throughput, inject_paced
@@ -78,7 +78,7 @@ async def _read_alerts(consumer: AIOKafkaConsumer, arrived: dict[str, tuple[str,
         now = time.perf_counter()
         for records in batches.values():
             for record in records:
-                alert = json.loads(record.value)
+                alert = decode_published(ALERTS, record.value)
                 # the outbox relay may publish an alert twice: its first arrival counts
                 arrived.setdefault(alert["alert_id"], (str(alert["causing_event_id"]).lower(), now))
 
