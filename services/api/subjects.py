@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from projections.normalize import override_event
 from schemas.codec import encode_risk_event
-from services.api.access_log import Access, record_access, stated_purpose
+from services.api.access_log import Access, record_access, recorded_access, stated_purpose
 from services.api.auth import NATIONAL, PERSONAL_DATA_ROLES, Principal, Role, allow, require_scope
 from services.api.common import (
     ERRORS,
@@ -146,7 +146,7 @@ async def subject_view(
                WHERE event_id = ANY($1::uuid[]) ORDER BY event_time, event_id""",
             list(factors_of),
         )
-        await record_access(connection, principal, Access.CONSULTATION, request, [pseudonym],
+        await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request, [pseudonym],
                             stated_purpose(request) or "subject review")
     return SubjectView(
         subject=pseudonym,
@@ -192,7 +192,7 @@ async def reveal_identity(
         )
         if row is None:
             raise HTTPException(404, "pseudonym: no clear identity is known for this subject")
-        await record_access(connection, principal, Access.DISCLOSURE, request, [pseudonym], stated)
+        await record_access(state.ports.access_log.record, principal, Access.DISCLOSURE, request, [pseudonym], stated)
     return Identity(subject=pseudonym, identity_number=row["identity_number"], kind=row["kind"])
 
 
@@ -214,10 +214,9 @@ async def override(
     now = int(time.time() * 1000)
     event = override_event(event_id=str(uuid.uuid4()), subject=pseudonym, level=body.level, reason=body.reason,
                            analyst=principal.name, at=now, region=row["region"] or NATIONAL)
-    async with state.pool.acquire() as connection, connection.transaction():
-        # Logged first and committed only once the broker has the event: no override goes unlogged.
-        await record_access(connection, principal, Access.ALTERATION, request, [pseudonym],
-                            stated_purpose(request) or "risk override", {"level": body.level})
+    # Logged first and committed only once the broker has the event: no override goes unlogged.
+    async with recorded_access(state.ports.access_log, principal, Access.ALTERATION, request, [pseudonym],
+                               stated_purpose(request) or "risk override", {"level": body.level}):
         await (await state.producer.send(SUBJECT_EVENTS, value := encode_risk_event(event.to_record()),
                                           key=pseudonym.encode(), headers=risk_event_headers(event, value, "api")))
     return OverrideAccepted(event_id=event.event_id, subject=pseudonym, level=body.level)

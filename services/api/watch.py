@@ -135,7 +135,7 @@ async def release_watch(
             upcoming.append(_item(row, kind, planned, attributes))
     upcoming.sort(key=lambda item: (item.date, item.subject))
     recent.sort(key=lambda item: (item.date, item.subject), reverse=True)
-    await record_access(state.pool, principal, Access.CONSULTATION, request,
+    await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request,
                         [item.subject for item in (*upcoming, *recent)], stated_purpose(request) or "release watch",
                         dict(request.query_params))
     return ReleaseWatch(as_of=day, upcoming=upcoming, recent=recent)
@@ -174,7 +174,7 @@ async def priority_list(
                FROM risk_projection WHERE {where} ORDER BY score DESC, subject LIMIT $2 OFFSET $3""",
             listed, limit, offset,
         )
-        await record_access(connection, principal, Access.CONSULTATION, request, [r["subject"] for r in rows],
+        await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request, [r["subject"] for r in rows],
                             stated_purpose(request) or "priority list", dict(request.query_params))
     items = [
         PriorityItem(rank=offset + index, subject=row["subject"], level=row["level"], score=row["score"],
