@@ -108,21 +108,6 @@ async def stream_status(request: Request, state: QueryState = Depends(query_stat
     settings: Settings = request.app.state.settings
     lag = await group_lag(settings, {stage_group(settings.consumer_group, stage): topics
                                      for stage, topics in STAGE_TOPICS.items()})
-    latency = await state.pool.fetchrow(
-        """SELECT count(*) AS alerts,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS p50_seconds,
-                  percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds) AS p95_seconds,
-                  max(seconds) AS max_seconds
-           FROM (SELECT greatest(0, extract(epoch FROM a.created_at - i.accepted_at))::float8 AS seconds
-                 FROM alert a JOIN ingested_event i ON i.event_id = a.causing_event_id
-                 WHERE a.created_at > now() - interval '1 hour' AND a.escalated_from IS NULL) AS latencies"""
-    )
-    row = await state.pool.fetchrow(
-        """SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS outbox_backlog,
-                  (SELECT count(*) FROM dead_letter) AS dead_letters,
-                  (SELECT count(*) FROM dead_letter WHERE received_at > now() - interval '1 hour')
-                      AS dead_letters_last_hour,
-                  (SELECT count(*) FROM alert WHERE status = 'open') AS unacknowledged_alerts,
-                  (SELECT count(*) FROM alert WHERE status = 'escalated') AS escalated_alerts"""
-    )
+    latency = await state.ports.status.alert_latency()
+    row = await state.ports.status.backlogs()
     return StreamStatus(consumer_lag=lag, alert_latency_last_hour=AlertLatency(**dict(latency)), **dict(row))

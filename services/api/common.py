@@ -26,11 +26,10 @@ PSEUDONYM_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 @dataclass(frozen=True, slots=True)
 class QueryState:
-    pool: Any  # the subjects, watch and operations reads still run their own SQL on it
+    ports: QueryPorts
     producer: Any  # an AIOKafkaProducer, acks=all, shared with the ingest gateway
     authenticator: Authenticator
     live_poll_seconds: float
-    ports: QueryPorts
 
 
 def scope_of(principal: Principal) -> Scope:

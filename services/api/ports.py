@@ -8,6 +8,7 @@ Rows are plain mappings of column name to value, as services/workflow/ports.py d
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -16,7 +17,8 @@ from services.workflow.ports import AccessEntry, Row, StoreUnavailable, Workflow
 
 __all__ = [
     "AccessEntry", "AccessLog", "AccessQuery", "AlertFilter", "AlertReads", "CaseFilter", "CaseReads",
-    "QueryPorts", "ReviewReads", "Row", "Scope", "StoreUnavailable",
+    "QueryPorts", "ReviewReads", "Row", "Scope", "StoreUnavailable", "StreamStatusReads", "SubjectReads",
+    "WatchReads",
 ]
 
 
@@ -133,6 +135,54 @@ class AccessLog(Protocol):
         ...
 
 
+class SubjectReads(Protocol):
+    async def projection(self, subject: str) -> Row | None:
+        """The subject's current projection: subject, assessment (the assessment document), level, score,
+        region, caseload, policy_version, assessed_at, next_review_at."""
+        ...
+
+    async def history(self, subject: str, limit: int) -> list[Row]:
+        """The latest `limit` points of the risk timeline (event_id, event_time, level, score, explanation),
+        newest first (by event time, then event id)."""
+        ...
+
+    async def archived_events(self, event_ids: Sequence[str]) -> list[Row]:
+        """Those of these events that are archived (event_id, source_type, agency, event_time), by event
+        time then id."""
+        ...
+
+    async def identity(self, subject: str) -> Row | None:
+        """The subject's clear identity (identity_number, kind), if known."""
+        ...
+
+
+class WatchReads(Protocol):
+    async def watch_events(self, source_types: Sequence[str], start: dt.datetime, end: dt.datetime,
+                           caseloads: Sequence[str] | None) -> list[Row]:
+        """Archived events of these types with start <= event_time < end, of subjects with a projection
+        (and, unless `caseloads` is None, whose current caseload is one of them): event_id, subject,
+        source_type, event_time, body (the archived event's bytes) and the projection's level, score,
+        caseload; by event time then event id."""
+        ...
+
+    async def priority(self, region: str | None, limit: int, offset: int) -> tuple[list[Row], int]:
+        """Projections of the region (None: those without one) by score, highest first, then subject: subject,
+        level, score, caseload, assessed_at, components (the assessment's), overridden; and how many in all."""
+        ...
+
+
+class StreamStatusReads(Protocol):
+    async def alert_latency(self) -> Row:
+        """Alerts committed in the last hour (escalations aside) whose causing event the gateway accepted:
+        alerts (how many) and p50_seconds, p95_seconds, max_seconds from acceptance to commit (None
+        without any)."""
+        ...
+
+    async def backlogs(self) -> Row:
+        """outbox_backlog, dead_letters, dead_letters_last_hour, unacknowledged_alerts, escalated_alerts."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class QueryPorts:
     cases: CaseReads
@@ -140,5 +190,8 @@ class QueryPorts:
     reviews: ReviewReads
     access_log: AccessLog
     workflow: WorkflowStore
+    subjects: SubjectReads
+    watch: WatchReads
+    status: StreamStatusReads
 
 

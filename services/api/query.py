@@ -31,11 +31,11 @@ for module in (cases, alerts, reviews, subjects, watch, admin):
 async def query_services(app: FastAPI, settings: Settings, pool: Any, producer: Any, *,
                          ports: QueryPorts | None = None) -> AsyncIterator[None]:
     """The endpoints' state on `ports` (the composition root's: services.adapters.postgres.reads.query_ports)
-    and the escalation loop on its workflow store. `pool` still serves the authenticator and the reads not
-    yet behind a port (subjects, watch lists, operations); `producer` is the API's Kafka producer."""
+    and the escalation loop on its workflow store. `pool` still serves the authenticator (services/api/auth.py);
+    `producer` is the API's Kafka producer."""
     if ports is None:
         ports = _postgres_ports(pool)
-    app.state.query = QueryState(pool, producer, authenticator_for(settings, pool), settings.live_poll_seconds, ports)
+    app.state.query = QueryState(ports, producer, authenticator_for(settings, pool), settings.live_poll_seconds)
     escalation = asyncio.create_task(run_escalation(
         ports.workflow, dt.timedelta(seconds=settings.alert_ack_timeout_seconds), settings.escalation_interval_seconds
     ))

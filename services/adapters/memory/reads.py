@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from services.adapters.memory.access_log import MemoryAccessLog
+from services.adapters.memory.reads_subjects import MemoryStreamStatusReads, MemorySubjectReads, MemoryWatchReads
 from services.adapters.memory.tables import MemoryTables
 from services.adapters.memory.workflow import MemoryWorkflowStore
 from services.api.ports import AlertFilter, CaseFilter, QueryPorts, Row, Scope
@@ -134,4 +135,5 @@ def memory_query_ports(tables: MemoryTables | None = None) -> QueryPorts:
     tables = tables if tables is not None else MemoryTables()
     return QueryPorts(cases=MemoryCaseReads(tables), alerts=MemoryAlertReads(tables),
                       reviews=MemoryReviewReads(tables), access_log=MemoryAccessLog(tables),
-                      workflow=MemoryWorkflowStore(tables))
+                      workflow=MemoryWorkflowStore(tables), subjects=MemorySubjectReads(tables),
+                      watch=MemoryWatchReads(tables), status=MemoryStreamStatusReads(tables))

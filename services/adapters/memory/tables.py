@@ -38,6 +38,12 @@ class MemoryTables:
     review_decisions: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # topic, key, message
     access_log: list[dict[str, Any]] = field(default_factory=list)
+    projections: dict[str, dict[str, Any]] = field(default_factory=dict)  # by subject
+    history: list[dict[str, Any]] = field(default_factory=list)  # with subject
+    archive: dict[str, dict[str, Any]] = field(default_factory=dict)  # by event id
+    identities: dict[str, dict[str, Any]] = field(default_factory=dict)  # by pseudonym
+    accepted: dict[str, dt.datetime] = field(default_factory=dict)  # event id -> when the gateway accepted it
+    dead_letters: list[dt.datetime] = field(default_factory=list)  # when each was received
     _alert_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _case_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _access_id: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -111,6 +117,32 @@ class MemoryTables:
             raise Conflict(f"subject {review['subject']} has an open review")
         self.reviews[review["review_id"]] = review
         return dict(review)
+
+    def add_projection(self, subject: str, **values: Any) -> dict[str, Any]:
+        projection = {"subject": subject, "assessment": {}, "level": "low", "score": 0.0, "region": None,
+                      "caseload": None, "policy_version": "test", "assessed_at": self.clock(),
+                      "next_review_at": None, **values}
+        self.projections[subject] = projection
+        return dict(projection)
+
+    def add_history_point(self, subject: str, event_id: str, **values: Any) -> None:
+        if any(p["subject"] == subject and p["event_id"] == event_id for p in self.history):
+            raise Conflict(f"history point {subject} {event_id} exists")
+        self.history.append({"subject": subject, "event_id": event_id, "event_time": self.clock(), "level": "low",
+                             "score": 0.0, "explanation": "", **values})
+
+    def add_archived_event(self, event_id: str, subject: str, source_type: str, **values: Any) -> None:
+        if event_id in self.archive:
+            raise Conflict(f"event {event_id} is archived")
+        self.archive[event_id] = {"event_id": event_id, "subject": subject, "source_type": source_type,
+                                  "agency": "police", "region": "stockholm", "event_time": self.clock(),
+                                  "body": b"", **values}
+
+    def add_identity(self, pseudonym: str, identity_number: str, kind: str) -> None:
+        if pseudonym in self.identities or any(i["identity_number"] == identity_number
+                                               for i in self.identities.values()):
+            raise Conflict("identity known already")
+        self.identities[pseudonym] = {"identity_number": identity_number, "kind": kind}
 
     # -- views
     def review_view(self, review: dict[str, Any], now: dt.datetime) -> dict[str, Any]:

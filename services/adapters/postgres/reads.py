@@ -1,5 +1,5 @@
-"""The query API's reads in PostgreSQL (cases, alerts, reviews), and `query_ports`, which the
-composition root calls to give the API all its ports on one pool."""
+"""The query API's reads in PostgreSQL (cases, alerts, reviews; the others in reads_subjects.py), and
+`query_ports`, which the composition root calls to give the API all its ports on one pool."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ from services.adapters.postgres.workflow import (
     PostgresWorkflowStore,
     row,
     rows,
+)
+from services.adapters.postgres.reads_subjects import (
+    PostgresStreamStatusReads,
+    PostgresSubjectReads,
+    PostgresWatchReads,
 )
 from services.api.ports import AlertFilter, CaseFilter, QueryPorts, Row, Scope
 
@@ -179,4 +184,5 @@ def query_ports(pool: asyncpg.Pool) -> QueryPorts:
     """Every port of the query API on this pool."""
     return QueryPorts(cases=PostgresCaseReads(pool), alerts=PostgresAlertReads(pool),
                       reviews=PostgresReviewReads(pool), access_log=PostgresAccessLog(pool),
-                      workflow=PostgresWorkflowStore(pool))
+                      workflow=PostgresWorkflowStore(pool), subjects=PostgresSubjectReads(pool),
+                      watch=PostgresWatchReads(pool), status=PostgresStreamStatusReads(pool))

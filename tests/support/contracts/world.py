@@ -51,6 +51,20 @@ class Seeder(Protocol):
         """The messages queued under this key (a subject), in order."""
         ...
 
+    async def projection(self, subject: str, **values: Any) -> None: ...
+
+    async def history_point(self, subject: str, event_id: str, **values: Any) -> None: ...
+
+    async def archived_event(self, event_id: str, subject: str, source_type: str, **values: Any) -> None: ...
+
+    async def identity(self, pseudonym: str, identity_number: str, kind: str) -> None: ...
+
+    async def accepted(self, event_id: str, at: dt.datetime) -> None:
+        """The gateway accepted this event at that time."""
+        ...
+
+    async def dead_letter(self, at: dt.datetime) -> None: ...
+
 
 @dataclass
 class World:
@@ -105,6 +119,39 @@ class MemorySeeder:
         return [(topic, message) for topic, message_key, message in self.tables.outbox if message_key == key]
 
 
+    async def projection(self, subject: str, **values: Any) -> None:
+        self.tables.add_projection(subject, **_projection(values))
+
+    async def history_point(self, subject: str, event_id: str, **values: Any) -> None:
+        self.tables.add_history_point(subject, event_id, **_history(values))
+
+    async def archived_event(self, event_id: str, subject: str, source_type: str, **values: Any) -> None:
+        self.tables.add_archived_event(event_id, subject, source_type, **_archived(values))
+
+    async def identity(self, pseudonym: str, identity_number: str, kind: str) -> None:
+        self.tables.add_identity(pseudonym, identity_number, kind)
+
+    async def accepted(self, event_id: str, at: dt.datetime) -> None:
+        self.tables.accepted[event_id] = at
+
+    async def dead_letter(self, at: dt.datetime) -> None:
+        self.tables.dead_letters.append(at)
+
+
+def _projection(values: dict[str, Any]) -> dict[str, Any]:
+    return {"assessment": {"components": {"recency": 1.0}, "override": None}, "level": "high", "score": 10.0,
+            "region": "stockholm", "caseload": None, "policy_version": "test", "assessed_at": now(),
+            "next_review_at": None, **values}
+
+
+def _history(values: dict[str, Any]) -> dict[str, Any]:
+    return {"event_time": now(), "level": "high", "score": 10.0, "explanation": "a point", **values}
+
+
+def _archived(values: dict[str, Any]) -> dict[str, Any]:
+    return {"agency": "police", "region": "stockholm", "event_time": now(), "body": b"\x00", **values}
+
+
 def memory_world() -> World:
     tables = MemoryTables()
     return World(memory_query_ports(tables), MemorySeeder(tables))
@@ -141,6 +188,32 @@ class PostgresSeeder:
     async def outbox(self, key: str) -> list[tuple[str, dict[str, Any]]]:
         rows = await self.pool.fetch("SELECT topic, message FROM outbox WHERE message_key = $1 ORDER BY id", key)
         return [(row["topic"], json.loads(row["message"])) for row in rows]
+
+
+    async def projection(self, subject: str, **values: Any) -> None:
+        await self._insert("subject_projection", {"subject": subject, **_projection(values)}, "subject")
+
+    async def history_point(self, subject: str, event_id: str, **values: Any) -> None:
+        await self._insert("risk_history", {"subject": subject, "event_id": event_id, "policy_version": "test",
+                                            **_history(values)}, "subject")
+
+    async def archived_event(self, event_id: str, subject: str, source_type: str, **values: Any) -> None:
+        archived = _archived(values)
+        await self._insert("event_archive", {"event_id": event_id, "subject": subject, "source_type": source_type,
+                                             "recorded_time": archived["event_time"], **archived}, "event_id")
+
+    async def identity(self, pseudonym: str, identity_number: str, kind: str) -> None:
+        await self._insert("subject_identity", {"pseudonym": pseudonym, "identity_number": identity_number,
+                                                "kind": kind}, "pseudonym")
+
+    async def accepted(self, event_id: str, at: dt.datetime) -> None:
+        await self._insert("ingested_event", {"event_id": event_id, "event_type": "police.crime_report",
+                                              "cluster_id": "test", "content_hash": b"\x00", "accepted_at": at},
+                           "event_id")
+
+    async def dead_letter(self, at: dt.datetime) -> None:
+        await self._insert("dead_letter", {"received_at": at, "source": "test", "reason": "test",
+                                           "original": b"\x00"}, "id")
 
 
 @asynccontextmanager
