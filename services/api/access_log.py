@@ -7,20 +7,20 @@ written, the request fails and discloses nothing.
 
 from __future__ import annotations
 
-import datetime as dt
+import contextlib
 import json
 import logging
 import unicodedata
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from enum import StrEnum
 from typing import Any
 
-import asyncpg
 from fastapi import HTTPException, Request
 
 from schemas.text import PSEUDONYM_FORM, withhold_identity_numbers
 from services.api.auth import Principal
+from services.api.ports import AccessEntry, AccessLog
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,16 @@ def endpoint_of(request: Request) -> str:
     return f"{request.method} {'/'.join(segments)}"
 
 
+def access_entry(principal: Principal, access: Access, request: Request, subjects: Iterable[str], purpose: str,
+                 query: dict[str, Any] | None = None) -> AccessEntry:
+    """The access-log row of this request: the filters kept without an identity number in them."""
+    return AccessEntry(actor=principal.name, role=principal.role.value, action=access.value,
+                       endpoint=endpoint_of(request), subjects=tuple(sorted(set(subjects))), purpose=purpose,
+                       query=json.loads(json.dumps(_asked(query or {}), default=str)))
+
+
 async def record_access(
-    connection: asyncpg.Connection | asyncpg.Pool,
+    record: Callable[[AccessEntry], Awaitable[None]],
     principal: Principal,
     access: Access,
     request: Request,
@@ -100,17 +108,29 @@ async def record_access(
     purpose: str,
     query: dict[str, Any] | None = None,
 ) -> None:
-    """One access-log row; AccessNotLogged (500) if it cannot be written."""
+    """One access-log row, written by `record` (the access log's, or a unit of work's, to write it with the
+    step); AccessNotLogged (500) if it cannot be written."""
+    entry = access_entry(principal, access, request, subjects, purpose, query)
     try:
-        await connection.execute(
-            """INSERT INTO access_log (actor, role, action, endpoint, subjects, purpose, query)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-            principal.name, principal.role.value, access.value, endpoint_of(request),
-            sorted(set(subjects)), purpose, json.loads(json.dumps(_asked(query or {}), default=str)),
-        )
+        await record(entry)
     except Exception as error:
         log.error("access log write failed (%s); refusing the request", type(error).__name__)
         raise AccessNotLogged() from error
+
+
+@contextlib.asynccontextmanager
+async def recorded_access(log_port: AccessLog, principal: Principal, access: Access, request: Request,
+                          subjects: Iterable[str], purpose: str,
+                          query: dict[str, Any] | None = None) -> AsyncIterator[None]:
+    """The access-log row written before the block and kept only if the block ends normally."""
+    entry = access_entry(principal, access, request, subjects, purpose, query)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(log_port.recorded(entry))
+        except Exception as error:
+            log.error("access log write failed (%s); refusing the request", type(error).__name__)
+            raise AccessNotLogged() from error
+        yield
 
 
 def _asked(query: dict[str, Any]) -> dict[str, Any]:
@@ -120,23 +140,3 @@ def _asked(query: dict[str, Any]) -> dict[str, Any]:
             return value
         return withhold_identity_numbers(value)
     return {kept(name): kept(value) for name, value in query.items()}
-
-
-async def read_access_log(
-    pool: asyncpg.Pool, *, actor: str | None, subject: str | None, since: dt.datetime | None,
-    until: dt.datetime | None, limit: int, offset: int,
-) -> tuple[list[asyncpg.Record], int]:
-    clauses, parameters = ["TRUE"], []  # type: list[str], list[Any]
-    for template, value in (("actor = ${}", actor), ("${} = ANY(subjects)", subject),
-                            ("at >= ${}", since), ("at < ${}", until)):
-        if value is not None:
-            parameters.append(value)
-            clauses.append(template.format(len(parameters)))
-    where = " AND ".join(clauses)
-    total = await pool.fetchval(f"SELECT count(*) FROM access_log WHERE {where}", *parameters)
-    rows = await pool.fetch(
-        f"""SELECT id, at, actor, role, action, endpoint, subjects, purpose, query FROM access_log WHERE {where}
-            ORDER BY id DESC LIMIT ${len(parameters) + 1} OFFSET ${len(parameters) + 2}""",
-        *parameters, limit, offset,
-    )
-    return rows, int(total)

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from services.api.access_log import Access, read_access_log, record_access, stated_purpose
+from services.api.access_log import Access, record_access, stated_purpose
 from services.api.auth import Principal, Role, allow, current_principal
 from services.api.common import (
     ERRORS,
@@ -21,6 +21,7 @@ from services.api.common import (
     query_state,
     utc,
 )
+from services.api.ports import AccessQuery
 from services.runtime.settings import Settings
 from streams.kafka import group_lag
 from streams.topology import STAGE_TOPICS, stage_group
@@ -92,35 +93,21 @@ async def access_log(
     principal: Principal = Depends(allow(Role.ADMIN)),
     state: QueryState = Depends(query_state),
 ) -> AccessLogPage:
-    rows, total = await read_access_log(state.pool, actor=actor, subject=subject, since=utc(since, "since"),
-                                        until=utc(until, "until"), limit=limit, offset=offset)
+    rows, total = await state.ports.access_log.read(
+        AccessQuery(actor=actor, subject=subject, since=utc(since, "since"), until=utc(until, "until")), limit, offset)
     subjects = {pseudonym for row in rows for pseudonym in row["subjects"]}
-    await record_access(state.pool, principal, Access.CONSULTATION, request, subjects,
+    await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request, subjects,
                         stated_purpose(request) or "access log audit", dict(request.query_params))
     return AccessLogPage(items=[AccessRecord(**dict(row)) for row in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/operations/status", response_model=StreamStatus, tags=["operations"],
-            summary="Lag, alert latency, backlogs and refusals (operators)", dependencies=[Depends(allow(Role.OPERATOR, Role.ADMIN))])
+            summary="Lag, alert latency, backlogs and refusals (operators)",
+            dependencies=[Depends(allow(Role.OPERATOR, Role.ADMIN))])
 async def stream_status(request: Request, state: QueryState = Depends(query_state)) -> StreamStatus:
     settings: Settings = request.app.state.settings
     lag = await group_lag(settings, {stage_group(settings.consumer_group, stage): topics
                                      for stage, topics in STAGE_TOPICS.items()})
-    latency = await state.pool.fetchrow(
-        """SELECT count(*) AS alerts,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS p50_seconds,
-                  percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds) AS p95_seconds,
-                  max(seconds) AS max_seconds
-           FROM (SELECT greatest(0, extract(epoch FROM a.created_at - i.accepted_at))::float8 AS seconds
-                 FROM alert a JOIN ingested_event i ON i.event_id = a.causing_event_id
-                 WHERE a.created_at > now() - interval '1 hour' AND a.escalated_from IS NULL) AS latencies"""
-    )
-    row = await state.pool.fetchrow(
-        """SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS outbox_backlog,
-                  (SELECT count(*) FROM dead_letter) AS dead_letters,
-                  (SELECT count(*) FROM dead_letter WHERE received_at > now() - interval '1 hour')
-                      AS dead_letters_last_hour,
-                  (SELECT count(*) FROM alert WHERE status = 'open') AS unacknowledged_alerts,
-                  (SELECT count(*) FROM alert WHERE status = 'escalated') AS escalated_alerts"""
-    )
+    latency = await state.ports.status.alert_latency()
+    row = await state.ports.status.backlogs()
     return StreamStatus(consumer_lag=lag, alert_latency_last_hour=AlertLatency(**dict(latency)), **dict(row))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -21,7 +21,6 @@ from projections.alerts import Trigger
 from schemas.rules import REGIONS
 from services.api.access_log import Access, AccessNotLogged, record_access, stated_purpose
 from services.workflow.alerts import (
-    ALERT_COLUMNS,
     ESCALATED_TRIGGER,
     Status,
     Step,
@@ -43,8 +42,10 @@ from services.api.common import (
     StatedNote,
     SubjectFilter,
     query_state,
+    scope_of,
     utc,
 )
+from services.api.ports import AlertFilter, Row, Scope
 
 router = APIRouter(tags=["alerts"], responses=ERRORS)
 
@@ -119,18 +120,6 @@ def alert_out(row: Any) -> AlertOut:
     return AlertOut(**values)
 
 
-def scope_clause(principal: Principal, parameters: list[Any]) -> str:
-    """SQL condition on alert rows: those this user may see."""
-    clauses = []
-    if not principal.national:
-        column = "region" if principal.role == Role.INTELLIGENCE_ANALYST else "caseload"
-        parameters.append(sorted(principal.scope))
-        clauses.append(f"{column} = ANY(${len(parameters)}::text[])")
-    if principal.role != Role.ADMIN and not principal.supervisor:
-        clauses.append("NOT for_supervisor")
-    return " AND ".join(clauses) or "TRUE"
-
-
 def may_see(principal: Principal, alert: Any) -> bool:
     supervised = not alert["for_supervisor"] or principal.supervisor or principal.role == Role.ADMIN
     return supervised and principal.covers(alert["region"], alert["caseload"])
@@ -156,29 +145,13 @@ async def alert_queue(
 ) -> AlertPage:
     if region is not None and principal.role == Role.INTELLIGENCE_ANALYST and not principal.covers(region, None):
         raise HTTPException(403, "region: outside your scope")
-    parameters: list[Any] = []
-    clauses = [scope_clause(principal, parameters), "NOT paged" if history else "paged"]
-    filters = (("region", region), ("level_after", level), ("trigger", trigger),
-               ("status", status.value if status else None), ("subject", subject))
-    for column, value in filters:
-        if value is not None:
-            parameters.append(value)
-            clauses.append(f"{column} = ${len(parameters)}")
-    for template, moment in (("created_at >= ${}", utc(since, "since")), ("created_at < ${}", utc(until, "until"))):
-        if moment is not None:
-            parameters.append(moment)
-            clauses.append(template.format(len(parameters)))
-    where = " AND ".join(clauses)
-    async with state.pool.acquire() as connection:
-        total = await connection.fetchval(f"SELECT count(*) FROM alert WHERE {where}", *parameters)
-        rows = await connection.fetch(
-            f"""SELECT {ALERT_COLUMNS} FROM alert WHERE {where}
-                ORDER BY priority, created_at DESC, seq DESC
-                LIMIT ${len(parameters) + 1} OFFSET ${len(parameters) + 2}""",
-            *parameters, limit, offset,
-        )
-        await record_access(connection, principal, Access.CONSULTATION, request, [r["subject"] for r in rows],
-                            stated_purpose(request) or "alert triage", dict(request.query_params))
+    filters = AlertFilter(history=history, region=region, level=level, trigger=trigger,
+                          status=status.value if status else None, subject=subject,
+                          since=utc(since, "since"), until=utc(until, "until"))
+    rows, total = await state.ports.alerts.queue(scope_of(principal), filters, limit, offset)
+    await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request,
+                        [r["subject"] for r in rows], stated_purpose(request) or "alert triage",
+                        dict(request.query_params))
     return AlertPage(items=[alert_out(row) for row in rows], total=total, limit=limit, offset=offset)
 
 
@@ -212,31 +185,29 @@ async def live_alerts(
     state: QueryState = Depends(query_state),
     cursor: int | None = Depends(live_cursor),
 ) -> AsyncIterable[ServerSentEvent]:
-    async for message in live_feed(request, principal, state, cursor, table="alert",
-                                   select=f"SELECT {ALERT_COLUMNS} FROM alert WHERE seq > $1 AND paged",
-                                   scope=scope_clause, event="alert", out=alert_out,
+    async for message in live_feed(request, principal, state, cursor, last_seq=state.ports.alerts.last_seq,
+                                   after=state.ports.alerts.paged_after, event="alert", out=alert_out,
                                    purpose=stated_purpose(request) or "live alert watch"):
         yield message
 
 
-async def live_feed(request: Request, principal: Principal, state: QueryState, cursor: int | None, *, table: str,
-                    select: str, scope: Callable[[Principal, list[Any]], str], event: str,
-                    out: Callable[[Any], BaseModel], purpose: str) -> AsyncIterator[ServerSentEvent]:
-    """The rows of `select` (... WHERE seq > $1 ...) in the user's scope, in `seq` order, as `event` events
-    whose id is the seq; each batch shown is in the access log first. Without a cursor, from the next row."""
+async def live_feed(request: Request, principal: Principal, state: QueryState, cursor: int | None, *,
+                    last_seq: Callable[[], Awaitable[int]], after: Callable[[int, Scope, int], Awaitable[list[Row]]],
+                    event: str, out: Callable[[Any], BaseModel], purpose: str) -> AsyncIterator[ServerSentEvent]:
+    """The rows `after` a seq in the user's scope, in `seq` order, as `event` events whose id is the seq;
+    each batch shown is in the access log first. Without a cursor, from the row after `last_seq`."""
     if cursor is None:
-        cursor = int(await state.pool.fetchval(f"SELECT coalesce(max(seq), 0) FROM {table}"))
+        cursor = await last_seq()
     yield ServerSentEvent(comment=f"{event}s after {cursor}", retry=LIVE_RETRY_MS)
+    scope = scope_of(principal)
     while not await request.is_disconnected():
-        parameters: list[Any] = [cursor]
-        where = scope(principal, parameters)
-        rows = await state.pool.fetch(f"{select} AND {where} ORDER BY seq LIMIT {LIVE_BATCH}", *parameters)
+        rows = await after(cursor, scope, LIVE_BATCH)
         if not rows:
             await asyncio.sleep(state.live_poll_seconds)
             continue
         try:
-            await record_access(state.pool, principal, Access.CONSULTATION, request, [r["subject"] for r in rows],
-                                purpose, {"after": cursor})
+            await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request,
+                                [r["subject"] for r in rows], purpose, {"after": cursor})
         except AccessNotLogged as refused:
             yield ServerSentEvent(event="error", data={"detail": refused.detail})
             return
@@ -253,16 +224,11 @@ async def alert_detail(
     principal: Principal = Depends(allow(*PERSONAL_DATA_ROLES)),
     state: QueryState = Depends(query_state),
 ) -> AlertDetail:
-    async with state.pool.acquire() as connection:
-        row = await connection.fetchrow(f"SELECT {ALERT_COLUMNS} FROM alert WHERE alert_id = $1", alert_id)
-        _check(principal, row)
-        steps = await connection.fetch(
-            """SELECT event_id::text AS event_id, action, actor, assignee, note, at FROM alert_workflow
-               WHERE alert_id = $1 ORDER BY at, event_id""",
-            alert_id,
-        )
-        await record_access(connection, principal, Access.CONSULTATION, request, [row["subject"]],
-                            stated_purpose(request) or "alert triage")
+    row = await state.ports.alerts.alert(str(alert_id))
+    row = _check(principal, row)
+    steps = await state.ports.alerts.steps(str(alert_id))
+    await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request, [row["subject"]],
+                        stated_purpose(request) or "alert triage")
     return AlertDetail(**alert_out(row).model_dump(), workflow=[WorkflowStepOut(**dict(step)) for step in steps])
 
 
@@ -309,20 +275,21 @@ async def close(
 
 async def _step(request: Request, state: QueryState, principal: Principal, alert_id: uuid.UUID, step: Step) -> AlertOut:
     """The step, its outbox message and the access-log row: all in one transaction, or none."""
-    async with state.pool.acquire() as connection, connection.transaction():
-        row = await connection.fetchrow(f"SELECT {ALERT_COLUMNS} FROM alert WHERE alert_id = $1 FOR UPDATE", alert_id)
-        _check(principal, row)
+    async with state.ports.workflow.unit() as unit:
+        row = await unit.alert_for_update(str(alert_id))
+        row = _check(principal, row)
         try:
-            updated = await record_step(connection, row, step)
+            updated = await record_step(unit, row, step)
         except WorkflowRefused as refused:
             raise HTTPException(409, refused.reason) from None
-        await record_access(connection, principal, Access.ALTERATION, request, [row["subject"]],
+        await record_access(unit.record_access, principal, Access.ALTERATION, request, [row["subject"]],
                             stated_purpose(request) or f"alert {step.action.value}")
     return alert_out(updated)
 
 
-def _check(principal: Principal, row: Any) -> None:
+def _check(principal: Principal, row: Row | None) -> Row:
     if row is None:
         raise HTTPException(404, "alert_id: no such alert")
     if not may_see(principal, row):
         raise HTTPException(403, "scope: this alert is for another region, caseload or the supervisors")
+    return row

@@ -7,7 +7,8 @@ import contextlib
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterable
+from typing import Any
+from collections.abc import AsyncIterator, Iterable
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterable
 from typing import Any, Literal
 
-import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
@@ -20,17 +19,19 @@ from pydantic import BaseModel, Field
 from projections.alerts import Trigger
 from schemas.rules import REGIONS
 from services.api.access_log import Access, record_access, stated_purpose
-from services.workflow.alerts import ALERT_COLUMNS, Step, WorkflowAction, WorkflowRefused
+from services.workflow.alerts import Step, WorkflowAction, WorkflowRefused
 from services.api.auth import PERSONAL_DATA_ROLES, Principal, Role, allow
-from services.workflow.cases import CASE_COLUMNS, CaseStatus, record_case_step
+from services.workflow.cases import CaseStatus, record_case_step
+from services.workflow.ports import WorkflowUnit
 from services.api.alerts import AlertOut, AcknowledgeIn, AssignIn, CloseIn, alert_out
 from services.api.alerts import WorkflowStepOut, live_cursor, live_feed
-from services.api.common import ERRORS, NOT_FOUND, Note, QueryState, query_state
+from services.api.common import ERRORS, NOT_FOUND, Note, QueryState, query_state, scope_of
+from services.api.ports import CaseFilter, Row
 
 router = APIRouter(tags=["cases"], responses=ERRORS)
 
 BULK_MAX = 500
-CONFLICT = {409: {"description": "The step is not possible in the case's status"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": "The step is not possible in the case's status"}}
 
 
 class CaseOut(BaseModel):
@@ -69,15 +70,6 @@ def case_out(row: Any) -> CaseOut:
     return CaseOut(**dict(row))
 
 
-def case_scope(principal: Principal, parameters: list[Any]) -> str:
-    """SQL condition on case rows: those this user may see."""
-    if principal.national:
-        return "TRUE"
-    column = "region" if principal.role == Role.INTELLIGENCE_ANALYST else "caseload"
-    parameters.append(sorted(principal.scope))
-    return f"{column} = ANY(${len(parameters)}::text[])"
-
-
 @router.get("/cases", response_model=CaseList, summary="The case queue",
             description="Cases in the user's scope (default: open and acknowledged), most urgent first "
                         "(`sort=priority`) or most recently changed first (`sort=updated`).")
@@ -94,29 +86,12 @@ async def case_queue(
 ) -> CaseList:
     if region is not None and principal.role == Role.INTELLIGENCE_ANALYST and not principal.covers(region, None):
         raise HTTPException(403, "region: outside your scope")
-    parameters: list[Any] = []
-    clauses = [case_scope(principal, parameters)]
-    if status is None:
-        clauses.append("status <> 'closed'")
-    else:
-        parameters.append(status.value)
-        clauses.append(f"status = ${len(parameters)}")
-    for column, value in (("region", region), ("priority", priority)):
-        if value is not None:
-            parameters.append(value)
-            clauses.append(f"{column} = ${len(parameters)}")
-    if trigger is not None:
-        parameters.append(trigger)
-        clauses.append(f"${len(parameters)} = ANY(triggers)")
-    order = "priority, updated_at DESC, seq DESC" if sort == "priority" else "updated_at DESC, seq DESC"
-    async with state.pool.acquire() as connection:
-        rows = await connection.fetch(
-            f"SELECT {CASE_COLUMNS} FROM alert_case WHERE {' AND '.join(clauses)} ORDER BY {order} "
-            f"LIMIT ${len(parameters) + 1}",
-            *parameters, limit,
-        )
-        await record_access(connection, principal, Access.CONSULTATION, request, [r["subject"] for r in rows],
-                            stated_purpose(request) or "case triage", dict(request.query_params))
+    filters = CaseFilter(status=status.value if status else None, region=region, trigger=trigger,
+                         priority=priority, sort=sort)
+    rows = await state.ports.cases.queue(scope_of(principal), filters, limit)
+    await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request,
+                        [r["subject"] for r in rows], stated_purpose(request) or "case triage",
+                        dict(request.query_params))
     return CaseList(cases=[case_out(row) for row in rows])
 
 
@@ -134,9 +109,8 @@ async def live_cases(
     state: QueryState = Depends(query_state),
     cursor: int | None = Depends(live_cursor),
 ) -> AsyncIterable[ServerSentEvent]:
-    async for message in live_feed(request, principal, state, cursor, table="alert_case",
-                                   select=f"SELECT {CASE_COLUMNS} FROM alert_case WHERE seq > $1",
-                                   scope=case_scope, event="case", out=case_out,
+    async for message in live_feed(request, principal, state, cursor, last_seq=state.ports.cases.last_seq,
+                                   after=state.ports.cases.changed_after, event="case", out=case_out,
                                    purpose=stated_purpose(request) or "live case watch"):
         yield message
 
@@ -152,18 +126,14 @@ async def acknowledge_cases(
 ) -> CaseList:
     step = Step(WorkflowAction.ACKNOWLEDGED, principal.name, note=body.note)
     wanted = sorted({str(case_id) for case_id in body.case_ids})
-    async with state.pool.acquire() as connection, connection.transaction():
-        rows = {row["case_id"]: row for row in await connection.fetch(
-            f"SELECT {CASE_COLUMNS} FROM alert_case WHERE case_id = ANY($1::uuid[]) ORDER BY case_id FOR UPDATE",
-            wanted,
-        )}
+    async with state.ports.workflow.unit() as unit:
+        rows = await unit.cases_for_update(wanted)
         updated = []
         for case_id in wanted:
-            row = rows.get(case_id)
-            _check(principal, row, case_id)
-            updated.append(await _apply(connection, row, step, case_id))
-        await record_access(connection, principal, Access.ALTERATION, request, sorted({r["subject"] for r in updated}),
-                            stated_purpose(request) or "case acknowledged")
+            row = _check(principal, rows.get(case_id), case_id)
+            updated.append(await _apply(unit, row, step, case_id))
+        await record_access(unit.record_access, principal, Access.ALTERATION, request,
+                            sorted({r["subject"] for r in updated}), stated_purpose(request) or "case acknowledged")
     return CaseList(cases=[case_out(row) for row in updated])
 
 
@@ -175,18 +145,11 @@ async def case_detail(
     principal: Principal = Depends(allow(*PERSONAL_DATA_ROLES)),
     state: QueryState = Depends(query_state),
 ) -> CaseDetail:
-    async with state.pool.acquire() as connection:
-        row = await connection.fetchrow(f"SELECT {CASE_COLUMNS} FROM alert_case WHERE case_id = $1", case_id)
-        _check(principal, row, str(case_id))
-        alerts = await connection.fetch(
-            f"SELECT {ALERT_COLUMNS} FROM alert WHERE case_id = $1 ORDER BY seq", case_id)
-        steps = await connection.fetch(
-            """SELECT event_id::text AS event_id, action, actor, assignee, note, at FROM case_workflow
-               WHERE case_id = $1 ORDER BY at, event_id""",
-            case_id,
-        )
-        await record_access(connection, principal, Access.CONSULTATION, request, [row["subject"]],
-                            stated_purpose(request) or "case triage")
+    row = _check(principal, await state.ports.cases.case(str(case_id)), str(case_id))
+    alerts = await state.ports.cases.alerts(str(case_id))
+    steps = await state.ports.cases.steps(str(case_id))
+    await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request, [row["subject"]],
+                        stated_purpose(request) or "case triage")
     return CaseDetail(**case_out(row).model_dump(), alerts=[alert_out(alert) for alert in alerts],
                       workflow=[WorkflowStepOut(**dict(step)) for step in steps])
 
@@ -231,25 +194,24 @@ async def close(
 
 async def _step(request: Request, state: QueryState, principal: Principal, case_id: uuid.UUID, step: Step) -> CaseOut:
     """The step on the case and its alerts, the outbox messages and the access-log row: one transaction."""
-    async with state.pool.acquire() as connection, connection.transaction():
-        row = await connection.fetchrow(
-            f"SELECT {CASE_COLUMNS} FROM alert_case WHERE case_id = $1 FOR UPDATE", case_id)
-        _check(principal, row, str(case_id))
-        updated = await _apply(connection, row, step, str(case_id))
-        await record_access(connection, principal, Access.ALTERATION, request, [row["subject"]],
+    async with state.ports.workflow.unit() as unit:
+        row = _check(principal, await unit.case_for_update(str(case_id)), str(case_id))
+        updated = await _apply(unit, row, step, str(case_id))
+        await record_access(unit.record_access, principal, Access.ALTERATION, request, [row["subject"]],
                             stated_purpose(request) or f"case {step.action.value}")
     return case_out(updated)
 
 
-async def _apply(connection: asyncpg.Connection, row: Any, step: Step, case_id: str) -> Any:
+async def _apply(unit: WorkflowUnit, row: Row, step: Step, case_id: str) -> Row:
     try:
-        return await record_case_step(connection, row, step)
+        return await record_case_step(unit, row, step)
     except WorkflowRefused as refused:
         raise HTTPException(409, f"case {case_id}: {refused.reason}") from None
 
 
-def _check(principal: Principal, row: Any, case_id: str) -> None:
+def _check(principal: Principal, row: Row | None, case_id: str) -> Row:
     if row is None:
         raise HTTPException(404, f"case_id: no such case {case_id}")
     if not principal.covers(row["region"], row["caseload"]):
         raise HTTPException(403, f"scope: case {case_id} is for another region or caseload")
+    return row

@@ -8,13 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import asyncpg
-from aiokafka import AIOKafkaProducer
 from fastapi import HTTPException, Request
 from pydantic import AfterValidator, StringConstraints
 
 from schemas.text import PSEUDONYM_FORM, free_text_fault, holds_identity_number
-from services.api.auth import Authenticator
+from services.api.auth import Authenticator, Principal, Role
+from services.api.ports import QueryPorts, Scope
 from services.api.problems import documented
 
 LevelName = Literal["low", "moderate", "high", "extreme"]
@@ -25,10 +24,18 @@ PSEUDONYM_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 @dataclass(frozen=True, slots=True)
 class QueryState:
-    pool: asyncpg.Pool
-    producer: AIOKafkaProducer  # acks=all, shared with the ingest gateway
+    ports: QueryPorts
+    producer: Any  # an AIOKafkaProducer, acks=all, shared with the ingest gateway
     authenticator: Authenticator
     live_poll_seconds: float
+
+
+def scope_of(principal: Principal) -> Scope:
+    """The rows this user may see: an analyst's regions, a probation officer's caseloads, or all."""
+    field: Literal["region", "caseload"] | None = None
+    if not principal.national:
+        field = "region" if principal.role == Role.INTELLIGENCE_ANALYST else "caseload"
+    return Scope(field, frozenset(principal.scope), principal.supervisor or principal.role == Role.ADMIN)
 
 
 def query_state(request: Request) -> QueryState:

@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from schemas.codec import encode_published
 from services.api.access_log import Access, record_access, stated_purpose
 from services.api.auth import PERSONAL_DATA_ROLES, Principal, Role, allow
-from services.api.common import ERRORS, NOT_FOUND, Note, QueryState, query_state
+from services.api.common import ERRORS, NOT_FOUND, Note, QueryState, query_state, scope_of
 from streams.topology import ALERT_WORKFLOW
 
 router = APIRouter(tags=["reviews"], responses=ERRORS)
 
 Decision = Literal["level_confirmed", "override_requested", "no_longer_high_risk", "case_opened", "other"]
-REVIEW_COLUMNS = """review_id::text AS review_id, subject, level, due_at, overdue_at <= now() AS overdue, region,
-    caseload, opened_at, status, completed_at, reviewer, decision, next_due_at"""
-# extreme first, then high: the review queue's order after the due time
-LEVEL_ORDER = "array_position(ARRAY['extreme', 'high', 'moderate', 'low'], level)"
-
-
 class ReviewOut(BaseModel):
     review_id: str
     subject: str = Field(description="The subject's pseudonym")
@@ -64,14 +57,6 @@ class OverdueCounts(BaseModel):
     units: list[UnitOverdue]
 
 
-def review_scope(principal: Principal, parameters: list[Any]) -> str:
-    if principal.national:
-        return "TRUE"
-    column = "region" if principal.role == Role.INTELLIGENCE_ANALYST else "caseload"
-    parameters.append(sorted(principal.scope))
-    return f"{column} = ANY(${len(parameters)}::text[])"
-
-
 @router.get("/reviews", response_model=ReviewList, summary="The review queue",
             description="Open reviews in the user's scope, by due time, then level (extreme first).")
 async def review_queue(
@@ -81,18 +66,10 @@ async def review_queue(
     overdue: bool | None = Query(None, description="Only overdue (true) or only not yet overdue (false)"),
     limit: int = Query(200, ge=1, le=1000),
 ) -> ReviewList:
-    parameters: list[Any] = []
-    clauses = ["status = 'open'", review_scope(principal, parameters)]
-    if overdue is not None:
-        clauses.append("overdue_at <= now()" if overdue else "overdue_at > now()")
-    async with state.pool.acquire() as connection:
-        rows = await connection.fetch(
-            f"""SELECT {REVIEW_COLUMNS} FROM review WHERE {' AND '.join(clauses)}
-                ORDER BY due_at, {LEVEL_ORDER}, review_id LIMIT ${len(parameters) + 1}""",
-            *parameters, limit,
-        )
-        await record_access(connection, principal, Access.CONSULTATION, request, [r["subject"] for r in rows],
-                            stated_purpose(request) or "review queue", dict(request.query_params))
+    rows = await state.ports.reviews.queue(scope_of(principal), overdue, limit)
+    await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request,
+                        [r["subject"] for r in rows], stated_purpose(request) or "review queue",
+                        dict(request.query_params))
     return ReviewList(reviews=[ReviewOut(**dict(row)) for row in rows])
 
 
@@ -104,14 +81,7 @@ async def overdue_counts(
 ) -> OverdueCounts:
     if not (principal.supervisor or principal.role == Role.ADMIN):
         raise HTTPException(403, "role: overdue counts are for supervisors")
-    parameters: list[Any] = []
-    where = review_scope(principal, parameters)
-    rows = await state.pool.fetch(
-        f"""SELECT region, caseload, count(*) AS overdue FROM review
-            WHERE status = 'open' AND overdue_at <= now() AND {where}
-            GROUP BY region, caseload ORDER BY overdue DESC, region NULLS LAST, caseload NULLS LAST""",
-        *parameters,
-    )  # counts name no person: no access-log row
+    rows = await state.ports.reviews.overdue_counts(scope_of(principal))  # counts name no person: no access-log row
     return OverdueCounts(units=[UnitOverdue(**dict(row)) for row in rows])
 
 
@@ -125,9 +95,8 @@ async def complete(
     principal: Principal = Depends(allow(*PERSONAL_DATA_ROLES)),
     state: QueryState = Depends(query_state),
 ) -> ReviewOut:
-    async with state.pool.acquire() as connection, connection.transaction():
-        row = await connection.fetchrow(f"SELECT {REVIEW_COLUMNS} FROM review WHERE review_id = $1 FOR UPDATE",
-                                        review_id)
+    async with state.ports.workflow.unit() as unit:
+        row = await unit.review_for_update(str(review_id))
         if row is None:
             raise HTTPException(404, "review_id: no such review")
         if not principal.covers(row["region"], row["caseload"]):
@@ -135,25 +104,13 @@ async def complete(
         if row["status"] != "open":
             raise HTTPException(409, "status: the review is completed already")
         event_id = str(uuid.uuid4())
-        at: dt.datetime = await connection.fetchval(
-            """INSERT INTO review_decision (event_id, review_id, reviewer, decision, note)
-               VALUES ($1, $2, $3, $4, $5) RETURNING at""",
-            event_id, review_id, principal.name, body.decision, body.note,
-        )
-        updated = await connection.fetchrow(
-            f"""UPDATE review SET status = 'completed', completed_at = $2::timestamptz, reviewer = $3, decision = $4,
-                    next_due_at = $2::timestamptz + make_interval(hours => interval_hours)
-                WHERE review_id = $1 RETURNING {REVIEW_COLUMNS}""",
-            review_id, at, principal.name, body.decision,
-        )
-        await connection.execute(
-            "INSERT INTO outbox (topic, message_key, message) VALUES ($1, $2, $3)",
-            ALERT_WORKFLOW, row["subject"], encode_published(ALERT_WORKFLOW, {
-                "event_id": event_id, "review_id": str(review_id), "subject": row["subject"],
-                "action": "review_completed", "decision": body.decision, "actor": principal.name,
-                "has_note": bool(body.note), "at": at.isoformat(),
-            }),
-        )
-        await record_access(connection, principal, Access.ALTERATION, request, [row["subject"]],
+        updated = await unit.complete_review(str(review_id), event_id, principal.name, body.decision, body.note)
+        at: dt.datetime = updated["completed_at"]
+        await unit.publish(ALERT_WORKFLOW, row["subject"], {
+            "event_id": event_id, "review_id": str(review_id), "subject": row["subject"],
+            "action": "review_completed", "decision": body.decision, "actor": principal.name,
+            "has_note": bool(body.note), "at": at.isoformat(),
+        })
+        await record_access(unit.record_access, principal, Access.ALTERATION, request, [row["subject"]],
                             stated_purpose(request) or "review completed")
     return ReviewOut(**dict(updated))

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from projections.normalize import override_event
 from schemas.codec import encode_risk_event
-from services.api.access_log import Access, record_access, stated_purpose
+from services.api.access_log import Access, record_access, recorded_access, stated_purpose
 from services.api.auth import NATIONAL, PERSONAL_DATA_ROLES, Principal, Role, allow, require_scope
 from services.api.common import (
     ERRORS,
@@ -109,11 +109,7 @@ class OverrideAccepted(BaseModel):
 
 
 async def _projection(state: QueryState, principal: Principal, subject: str) -> Any:
-    row = await state.pool.fetchrow(
-        """SELECT subject, assessment, level, score, region, caseload, policy_version, assessed_at, next_review_at
-           FROM risk_projection WHERE subject = $1""",
-        subject,
-    )
+    row = await state.ports.subjects.projection(subject)
     if row is None:
         raise HTTPException(404, "pseudonym: no such subject")
     require_scope(principal, row["region"], row["caseload"])
@@ -135,19 +131,10 @@ async def subject_view(
     for contribution in assessment["contributions"]:
         for event_id in contribution["event_ids"]:
             factors_of.setdefault(event_id, []).append(contribution["factor"])
-    async with state.pool.acquire() as connection:
-        history = await connection.fetch(
-            """SELECT event_id::text AS event_id, event_time, level, score, explanation FROM risk_history
-               WHERE subject = $1 ORDER BY event_time DESC, event_id DESC LIMIT $2""",
-            pseudonym, history_limit,
-        )
-        events = await connection.fetch(
-            """SELECT event_id::text AS event_id, source_type, agency, event_time FROM event_archive
-               WHERE event_id = ANY($1::uuid[]) ORDER BY event_time, event_id""",
-            list(factors_of),
-        )
-        await record_access(connection, principal, Access.CONSULTATION, request, [pseudonym],
-                            stated_purpose(request) or "subject review")
+    history = await state.ports.subjects.history(pseudonym, history_limit)
+    events = await state.ports.subjects.archived_events(list(factors_of))
+    await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request, [pseudonym],
+                        stated_purpose(request) or "subject review")
     return SubjectView(
         subject=pseudonym,
         level=row["level"],
@@ -186,13 +173,10 @@ async def reveal_identity(
         raise Invalid("query", "purpose", "state why the identity is needed (here or in the X-Purpose header)")
     if principal.role != Role.ADMIN:
         await _projection(state, principal, pseudonym)
-    async with state.pool.acquire() as connection:
-        row = await connection.fetchrow(
-            "SELECT identity_number, kind FROM subject_identity WHERE pseudonym = $1", pseudonym
-        )
-        if row is None:
-            raise HTTPException(404, "pseudonym: no clear identity is known for this subject")
-        await record_access(connection, principal, Access.DISCLOSURE, request, [pseudonym], stated)
+    row = await state.ports.subjects.identity(pseudonym)
+    if row is None:
+        raise HTTPException(404, "pseudonym: no clear identity is known for this subject")
+    await record_access(state.ports.access_log.record, principal, Access.DISCLOSURE, request, [pseudonym], stated)
     return Identity(subject=pseudonym, identity_number=row["identity_number"], kind=row["kind"])
 
 
@@ -214,10 +198,9 @@ async def override(
     now = int(time.time() * 1000)
     event = override_event(event_id=str(uuid.uuid4()), subject=pseudonym, level=body.level, reason=body.reason,
                            analyst=principal.name, at=now, region=row["region"] or NATIONAL)
-    async with state.pool.acquire() as connection, connection.transaction():
-        # Logged first and committed only once the broker has the event: no override goes unlogged.
-        await record_access(connection, principal, Access.ALTERATION, request, [pseudonym],
-                            stated_purpose(request) or "risk override", {"level": body.level})
+    # Logged first and committed only once the broker has the event: no override goes unlogged.
+    async with recorded_access(state.ports.access_log, principal, Access.ALTERATION, request, [pseudonym],
+                               stated_purpose(request) or "risk override", {"level": body.level}):
         await (await state.producer.send(SUBJECT_EVENTS, value := encode_risk_event(event.to_record()),
                                           key=pseudonym.encode(), headers=risk_event_headers(event, value, "api")))
     return OverrideAccepted(event_id=event.event_id, subject=pseudonym, level=body.level)

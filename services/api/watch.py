@@ -101,19 +101,11 @@ async def release_watch(
     day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), SWEDEN)
     window_start = dt.datetime.combine(day - dt.timedelta(days=back_days), dt.time(), SWEDEN)
     horizon = day + dt.timedelta(days=ahead_days)
-    parameters: list[Any] = [[*PLANS, *DONE], min(day_end - SCHEDULE_LOOKBACK, window_start), day_end]
-    scope = ""
+    caseloads = None
     if caseload is not None or not principal.national:
-        parameters.append([caseload] if caseload is not None else sorted(principal.scope))
-        scope = f"AND p.caseload = ANY(${len(parameters)}::text[])"
-    rows = await state.pool.fetch(
-        f"""SELECT a.event_id::text AS event_id, a.subject, a.source_type, a.event_time, a.body,
-                   p.level, p.score, p.caseload
-            FROM event_archive a JOIN risk_projection p ON p.subject = a.subject
-            WHERE a.source_type = ANY($1::text[]) AND a.event_time >= $2 AND a.event_time < $3 {scope}
-            ORDER BY a.event_time, a.event_id""",
-        *parameters,
-    )
+        caseloads = [caseload] if caseload is not None else sorted(principal.scope)
+    rows = await state.ports.watch.watch_events([*PLANS, *DONE], min(day_end - SCHEDULE_LOOKBACK, window_start),
+                                                day_end, caseloads)
     latest_plan: dict[tuple[str, str], tuple[Any, dict[str, str]]] = {}
     carried_out: dict[tuple[str, str], dt.datetime] = {}
     recent: list[ReleaseItem] = []
@@ -135,7 +127,7 @@ async def release_watch(
             upcoming.append(_item(row, kind, planned, attributes))
     upcoming.sort(key=lambda item: (item.date, item.subject))
     recent.sort(key=lambda item: (item.date, item.subject), reverse=True)
-    await record_access(state.pool, principal, Access.CONSULTATION, request,
+    await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request,
                         [item.subject for item in (*upcoming, *recent)], stated_purpose(request) or "release watch",
                         dict(request.query_params))
     return ReleaseWatch(as_of=day, upcoming=upcoming, recent=recent)
@@ -162,20 +154,11 @@ async def priority_list(
 ) -> PriorityList:
     if not principal.covers(region, None):
         raise HTTPException(403, "region: outside your scope")
-    # covers() lets only a national scope ask for NATIONAL; both forms keep to the (region, score) index
-    national = region == NATIONAL
-    where = "region IS NULL AND $1::text IS NULL" if national else "region = $1"
-    listed = None if national else region
-    async with state.pool.acquire() as connection:
-        total = await connection.fetchval(f"SELECT count(*) FROM risk_projection WHERE {where}", listed)
-        rows = await connection.fetch(
-            f"""SELECT subject, level, score, caseload, assessed_at, assessment -> 'components' AS components,
-                      (assessment ->> 'override') IS NOT NULL AS overridden
-               FROM risk_projection WHERE {where} ORDER BY score DESC, subject LIMIT $2 OFFSET $3""",
-            listed, limit, offset,
-        )
-        await record_access(connection, principal, Access.CONSULTATION, request, [r["subject"] for r in rows],
-                            stated_purpose(request) or "priority list", dict(request.query_params))
+    # covers() lets only a national scope ask for NATIONAL: the subjects without a region
+    rows, total = await state.ports.watch.priority(None if region == NATIONAL else region, limit, offset)
+    await record_access(state.ports.access_log.record, principal, Access.CONSULTATION, request,
+                        [r["subject"] for r in rows], stated_purpose(request) or "priority list",
+                        dict(request.query_params))
     items = [
         PriorityItem(rank=offset + index, subject=row["subject"], level=row["level"], score=row["score"],
                      overridden=row["overridden"], caseload=row["caseload"], assessed_at=row["assessed_at"],

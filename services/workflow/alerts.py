@@ -1,8 +1,8 @@
 """The alert workflow: acknowledge, assign, close, and escalation of alerts nobody acknowledged.
 
-Each step is an append-only alert_workflow row, written in one transaction with the alert's
-new status and an outbox message for alert-workflow.v1 (the stream workers' relay publishes
-it). Notes are free text that may name people: they stay in PostgreSQL, the topic only says
+Each step is an append-only workflow row, written in one unit of work (services/workflow/ports.py)
+with the alert's new status and an outbox message for alert-workflow.v1 (the stream workers'
+relay publishes it). Notes are free text that may name people: they stay in PostgreSQL, the topic only says
 that there is one.
 
 An escalation is a step too: an `escalated` step on the alert and a new alert with trigger
@@ -16,23 +16,13 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
-import asyncpg
 
 from projections.events import RISKWATCH_AGENCY, RISKWATCH_NAMESPACE
-from schemas.codec import encode_published
+from services.workflow.ports import NewAlert, Row, WorkflowUnit
 from streams.topology import ALERT_WORKFLOW, ALERTS
 
-ESCALATION_LOCK = 0x45534341  # advisory lock id: "ESCA"
 ESCALATED_TRIGGER = "escalated"
 ESCALATIONS_PER_ROUND = 500
-
-# The alert as the API shows it; `seq` orders alerts by commit (see migration 002).
-ALERT_COLUMNS = """alert_id::text AS alert_id, seq, subject, trigger, priority, status, level_before, level_after,
-    score, explanation, factors, region, caseload, event_time, created_at, causing_event_id::text AS causing_event_id,
-    policy_version, assignee, for_supervisor, escalated_from::text AS escalated_from, status_changed_at, paged,
-    case_id::text AS case_id"""
 
 
 class Status(StrEnum):
@@ -82,49 +72,36 @@ def next_status(status: Status, action: WorkflowAction) -> Status:
     return status
 
 
-async def record_step(connection: asyncpg.Connection, alert: asyncpg.Record, step: Step,
-                      event_id: str | None = None) -> asyncpg.Record:
-    """Apply one step to an alert locked by the caller (SELECT ... FOR UPDATE); returns the alert as it is now."""
+async def record_step(unit: WorkflowUnit, alert: Row, step: Step, event_id: str | None = None) -> Row:
+    """Apply one step to an alert the unit holds (loaded for update); returns the alert as it is now."""
     status = next_status(Status(alert["status"]), step.action)
     event_id = event_id or str(uuid.uuid4())
-    at: dt.datetime = await connection.fetchval(
-        """INSERT INTO alert_workflow (event_id, alert_id, action, actor, assignee, note)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING at""",
-        event_id, alert["alert_id"], step.action.value, step.actor, step.assignee, step.note,
-    )
-    updated = await connection.fetchrow(
-        f"""UPDATE alert SET status = $2, assignee = coalesce($3, assignee), status_changed_at = $4
-            WHERE alert_id = $1 RETURNING {ALERT_COLUMNS}""",
-        alert["alert_id"], status.value, step.assignee, at,
-    )
-    message = {
+    updated = await unit.record_alert_step(alert["alert_id"], event_id, step.action.value, step.actor,
+                                           step.assignee, step.note, status.value)
+    at: dt.datetime = updated["status_changed_at"]
+    await unit.publish(ALERT_WORKFLOW, alert["subject"], {
         "event_id": event_id, "alert_id": alert["alert_id"], "subject": alert["subject"],
         "action": step.action.value, "status": status.value, "actor": step.actor, "assignee": step.assignee,
         "has_note": bool(step.note), "at": at.isoformat(),
-    }
-    await _outbox(connection, ALERT_WORKFLOW, alert["subject"], message)
-    assert updated is not None
+    })
     return updated
 
 
-async def escalate_alert(connection: asyncpg.Connection, alert: asyncpg.Record, timeout: dt.timedelta) -> None:
+async def escalate_alert(unit: WorkflowUnit, alert: Row, timeout: dt.timedelta) -> None:
     """The alert's `escalated` step and a new alert about it for the supervisors of its audience."""
     # Derived ids: an escalation retried after a crash is the same escalation.
     step_id = str(uuid.uuid5(RISKWATCH_NAMESPACE, f"{alert['alert_id']}|escalation-step"))
     escalation_id = str(uuid.uuid5(RISKWATCH_NAMESPACE, f"{alert['alert_id']}|{ESCALATED_TRIGGER}"))
-    await record_step(connection, alert, Step(WorkflowAction.ESCALATED, RISKWATCH_AGENCY), event_id=step_id)
+    await record_step(unit, alert, Step(WorkflowAction.ESCALATED, RISKWATCH_AGENCY), event_id=step_id)
     explanation = f"Not acknowledged within {_duration(timeout)}: {alert['explanation']}"
-    await connection.execute(
-        """INSERT INTO alert (alert_id, subject, trigger, priority, level_before, level_after, score, explanation,
-                              factors, region, caseload, event_time, causing_event_id, policy_version,
-                              for_supervisor, escalated_from)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::uuid, $14, true, $15::uuid)
-           ON CONFLICT (alert_id) DO NOTHING""",
-        escalation_id, alert["subject"], ESCALATED_TRIGGER, alert["priority"], alert["level_before"],
-        alert["level_after"], alert["score"], explanation, alert["factors"], alert["region"], alert["caseload"],
-        alert["event_time"], alert["causing_event_id"], alert["policy_version"], alert["alert_id"],
-    )
-    await _outbox(connection, ALERTS, alert["subject"], {
+    await unit.add_alert(NewAlert(
+        alert_id=escalation_id, subject=alert["subject"], trigger=ESCALATED_TRIGGER, priority=alert["priority"],
+        level_before=alert["level_before"], level_after=alert["level_after"], score=alert["score"],
+        explanation=explanation, factors=alert["factors"], region=alert["region"], caseload=alert["caseload"],
+        event_time=alert["event_time"], causing_event_id=alert["causing_event_id"],
+        policy_version=alert["policy_version"], for_supervisor=True, escalated_from=alert["alert_id"],
+    ))
+    await unit.publish(ALERTS, alert["subject"], {
         "alert_id": escalation_id, "subject": alert["subject"], "trigger": ESCALATED_TRIGGER,
         "priority": alert["priority"], "level_before": alert["level_before"], "level_after": alert["level_after"],
         "score": alert["score"], "explanation": explanation, "factors": alert["factors"],
@@ -132,13 +109,6 @@ async def escalate_alert(connection: asyncpg.Connection, alert: asyncpg.Record, 
         "event_time": int(alert["event_time"].timestamp() * 1000), "causing_event_id": alert["causing_event_id"],
         "policy_version": alert["policy_version"], "escalated_from": alert["alert_id"],
     })
-
-
-async def _outbox(connection: asyncpg.Connection, topic: str, subject: str, message: dict[str, Any]) -> None:
-    await connection.execute(
-        "INSERT INTO outbox (topic, message_key, message) VALUES ($1, $2, $3)",
-        topic, subject, encode_published(topic, message),
-    )
 
 
 def _duration(span: dt.timedelta) -> str:

@@ -1,0 +1,1 @@
+"""PostgreSQL adapters of the ports: all the SQL of Riskwatch."""
