@@ -76,7 +76,8 @@ def _alert(values: dict[str, Any]) -> dict[str, Any]:
     moment = now()
     return {"alert_id": str(uuid.uuid4()), "subject": subject(), "trigger": "level_crossed", "priority": 2,
             "status": "open", "level_before": "moderate", "level_after": "high", "score": 10.0,
-            "explanation": "an alert", "factors": [{"factor": "gravity", "value": 1.5}], "region": "stockholm",
+            "explanation": "an alert", "region": "stockholm",
+            "factors": [{"factor": "gravity", "value": 1.5, "event_ids": ["e-1"], "agencies": ["police"]}],
             "caseload": None, "event_time": moment, "created_at": moment, "causing_event_id": str(uuid.uuid4()),
             "policy_version": "test", "assignee": None, "for_supervisor": False, "escalated_from": None,
             "status_changed_at": None, "paged": True, "case_id": None, **values}
