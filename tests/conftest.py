@@ -8,7 +8,8 @@ from typing import Iterator
 import pytest
 
 from services.runtime.settings import Settings
-from services.runtime.stack import Stack, started_stack
+from services.bootstrap import started_stack
+from services.runtime.stack import Stack
 
 
 def stack_settings(state_dir: Path, **overrides: object) -> Settings:
