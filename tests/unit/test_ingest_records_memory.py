@@ -1,4 +1,4 @@
-"""The in-memory IngestRecords passes the contract of the PostgreSQL one."""
+"""The in-memory IngestRecords and EventPublisher pass the contracts of the PostgreSQL and Kafka ones."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import uuid
 import pytest
 
 from services.adapters.memory import ManualClock
-from services.adapters.memory.ingest import MemoryIngestRecords
-from services.ingest.ports import IngestRecords
+from services.adapters.memory.ingest import MemoryEventPublisher, MemoryIngestRecords
+from services.ingest.ports import EventPublisher, IngestRecords, OutgoingRecord
 from tests.support.contracts.ingest import IngestRecordsContract
+from tests.support.contracts.publisher import EventPublisherContract
 
 
 class TestMemoryIngestRecords(IngestRecordsContract):
@@ -40,3 +41,33 @@ class TestMemoryIngestRecords(IngestRecordsContract):
     async def make_unavailable(self, port: IngestRecords) -> None:
         assert isinstance(port, MemoryIngestRecords)
         port.available = False
+
+
+class TestMemoryEventPublisher(EventPublisherContract):
+    @pytest.fixture
+    def port(self) -> MemoryEventPublisher:
+        return MemoryEventPublisher(partitions=4)
+
+    async def new_topic(self, port: EventPublisher) -> str:
+        return f"test.publisher.{uuid.uuid4().hex[:8]}"
+
+    async def records_on(self, port: EventPublisher, topic: str) -> list[tuple[int, int, bytes | None, bytes]]:
+        assert isinstance(port, MemoryEventPublisher)
+        counts: dict[int, int] = {}
+        kept = []
+        for record in port.published(topic):
+            partition = port.partition_of(record.key)
+            kept.append((partition, counts.get(partition, 0), record.key, record.value))
+            counts[partition] = counts.get(partition, 0) + 1
+        return sorted(kept, key=lambda row: (row[0], row[1]))
+
+    async def test_a_broker_away_leaves_records_unsent_and_a_silent_one_unknown(self) -> None:
+        waited: list[float] = []
+        port = MemoryEventPublisher(mode="down", wait=waited.append)
+        record = OutgoingRecord("t", b"k", b"v", [])
+        assert [d.status for d in await port.publish([record, record], 2.0)] == ["unsent", "unsent"]
+        port.mode = "silent"
+        assert [d.status for d in await port.publish([record], 2.0)] == ["unknown"]
+        assert waited == [2.0] and port.published("t") == []
+        with pytest.raises(TimeoutError):
+            await port.ping(1.0)

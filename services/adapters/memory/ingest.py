@@ -132,13 +132,13 @@ class MemoryEventPublisher:
         deliveries = []
         for record in records:
             log = self.topics.setdefault(record.topic, [])
-            partition = self._partition(record.key)
-            offset = sum(1 for kept in log if self._partition(kept.key) == partition)
+            partition = self.partition_of(record.key)
+            offset = sum(1 for kept in log if self.partition_of(kept.key) == partition)
             log.append(record)
             deliveries.append(Delivery("acknowledged", record.topic, partition, offset))
         return deliveries
 
-    def _partition(self, key: bytes | None) -> int:
+    def partition_of(self, key: bytes | None) -> int:
         if key is None:
             return 0
         return int.from_bytes(hashlib.sha256(key).digest()[:4], "big") % self.partitions
