@@ -117,6 +117,7 @@ class MemoryEventPublisher:
     mode: PublisherMode = "up"
     wait: Callable[[float], None] | None = None  # how a silent broker's bound passes (a ManualClock's advance)
     topics: dict[str, list[OutgoingRecord]] = field(default_factory=dict)  # per topic, in order
+    ends: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> the next offset
     waited: list[float] = field(default_factory=list)  # the bound of each publish that ran into it
 
     async def publish(self, records: Sequence[OutgoingRecord], timeout: float) -> list[Delivery]:
@@ -131,10 +132,10 @@ class MemoryEventPublisher:
             return [Delivery("unknown", record.topic) for record in records]
         deliveries = []
         for record in records:
-            log = self.topics.setdefault(record.topic, [])
             partition = self.partition_of(record.key)
-            offset = sum(1 for kept in log if self.partition_of(kept.key) == partition)
-            log.append(record)
+            offset = self.ends.get((record.topic, partition), 0)
+            self.ends[(record.topic, partition)] = offset + 1
+            self.topics.setdefault(record.topic, []).append(record)
             deliveries.append(Delivery("acknowledged", record.topic, partition, offset))
         return deliveries
 
