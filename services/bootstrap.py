@@ -1,1 +1,181 @@
-"""The composition root: builds the worker, the API, the gateway and the CLI commands from Settings."""
+"""The composition root: builds the worker, the API, the gateway and the CLI commands from Settings.
+
+The one place that constructs pools (and migrates), producers, the ingest gateway and its
+adapters, the directories of users and agency clients, and loads the risk policy. Everything
+below it is handed its ports; the command line and the tools ask this module for what they run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from projections.policy import Policy, default_policy, load_policy
+from projections.store import Store, create_pool, migrate
+from services.adapters.kafka import KafkaEventPublisher
+from services.adapters.postgres.directory import PostgresClientDirectory, PostgresUserDirectory
+from services.adapters.postgres.ingest import PostgresIngestRecords
+from services.api.app import ApiState, create_api
+from services.api.auth import (
+    ClientAuthenticator,
+    ClientDirectory,
+    UserDirectory,
+    authenticator_for,
+    client_authenticator_for,
+)
+from services.api.query import query_services
+from services.adapters.postgres.reads import query_ports
+from services.ingest.clients import AgencyClient
+from services.ingest.gateway import BULK_TIMEOUT_SECONDS, IngestGateway
+from services.ingest.ports import EventPublisher
+from services.runtime import stack as runtime_stack
+from services.runtime.settings import Settings
+from services.runtime.state import NoStackError as NoStackError
+from services.runtime.state import pseudonym_key
+from streams.kafka import cluster_id, ensure_topics, new_producer
+
+log = logging.getLogger(__name__)
+
+
+def policy(settings: Settings) -> Policy:
+    """The risk policy of this process: the configured file, else the shipped one."""
+    return policy_from(settings.policy_file)
+
+
+def policy_from(policy_file: Path | None) -> Policy:
+    """The policy of a TOML file (None: the shipped one); a malformed file raises PolicyError."""
+    return load_policy(policy_file) if policy_file else default_policy()
+
+
+# ---- PostgreSQL and the broker ----------------------------------------------------------------
+
+
+def _database_url(settings: Settings) -> str:
+    if not settings.database_url:
+        raise NoStackError("no database: start `riskwatch up`, or set RISKWATCH_DATABASE_URL")
+    return settings.database_url
+
+
+@contextlib.asynccontextmanager
+async def database(settings: Settings, *, migrated: bool = False, **options: Any) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the configured database (migrated first if asked), closed on exit."""
+    pool = await create_pool(_database_url(settings), **options)
+    try:
+        if migrated:
+            await migrate(pool)
+        yield pool
+    finally:
+        await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    """A started acks=all producer on the configured broker, stopped on exit."""
+    started = new_producer(settings)
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
+@contextlib.asynccontextmanager
+async def publisher(settings: Settings) -> AsyncIterator[EventPublisher]:
+    """An EventPublisher on a producer of its own, stopped on exit."""
+    async with producer(settings) as started:
+        yield KafkaEventPublisher(started)
+
+
+async def prepare(settings: Settings) -> list[str]:
+    """Apply migrations and create the topics: everything a process needs before it starts."""
+    async with database(settings) as pool:
+        applied = await migrate(pool)
+    await ensure_topics(settings)
+    return applied
+
+
+@contextlib.contextmanager
+def started_stack(settings: Settings, *, workers: int = 1, api: bool = True) -> Iterator[runtime_stack.Stack]:
+    """Broker and database (embedded unless configured), migrations, topics, workers and API."""
+    with runtime_stack.started_stack(settings, prepare=prepare, workers=workers, api=api) as stack:
+        yield stack
+
+
+@contextlib.asynccontextmanager
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    """The risk stage's store on its own pool (rebuild, the live digest)."""
+    async with database(settings) as pool:
+        yield Store(pool)
+
+
+# ---- the ingest gateway -----------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def open_gateway(settings: Settings, client: AgencyClient,
+                       timeout: float = BULK_TIMEOUT_SECONDS) -> AsyncIterator[IngestGateway]:
+    """A gateway on the configured (or running embedded) stack submitting as `client`, closed on exit."""
+    if not settings.database_url or not settings.kafka_bootstrap_servers:
+        raise NoStackError("no stack to ingest into: start `riskwatch up`, or set RISKWATCH_KAFKA_BOOTSTRAP_SERVERS "
+                           "and RISKWATCH_DATABASE_URL")
+    if client.agency is None:
+        log.warning("submitting as %s: every agency and unit allowed, recorded under that name", client.name)
+    async with database(settings) as pool, producer(settings) as started:
+        yield IngestGateway(PostgresIngestRecords(pool), KafkaEventPublisher(started), pseudonym_key(settings),
+                            await cluster_id(settings), timeout=timeout, client=client)
+
+
+# ---- users and agency clients -----------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def user_directory(settings: Settings) -> AsyncIterator[UserDirectory]:
+    async with database(settings, migrated=True) as pool:
+        yield PostgresUserDirectory(pool)
+
+
+@contextlib.asynccontextmanager
+async def client_directory(settings: Settings) -> AsyncIterator[ClientDirectory]:
+    async with database(settings, migrated=True) as pool:
+        yield PostgresClientDirectory(pool)
+
+
+@contextlib.asynccontextmanager
+async def client_authenticator(settings: Settings) -> AsyncIterator[ClientAuthenticator]:
+    """Who holds an agency client's token (`riskwatch ingest --token`)."""
+    async with client_directory(settings) as clients:
+        yield client_authenticator_for(settings, clients)
+
+
+# ---- the HTTP API -----------------------------------------------------------------------------
+
+
+def api(settings: Settings) -> FastAPI:
+    """The API app; its lifespan opens what the endpoints need."""
+
+    @contextlib.asynccontextmanager
+    async def services(app: FastAPI) -> AsyncIterator[None]:
+        timeout = settings.ingest_timeout_seconds
+        async with (database(settings) as pool,
+                    # the gateway's own connections: a database that does not answer is given up on in time
+                    database(settings, max_size=8, timeout=timeout, command_timeout=timeout) as ingest_pool,
+                    producer(settings) as started):
+            records = PostgresIngestRecords(ingest_pool)
+            publisher = KafkaEventPublisher(started)
+            gateway = IngestGateway(records, publisher, pseudonym_key(settings), await cluster_id(settings),
+                                    timeout=timeout)
+            clients = client_authenticator_for(settings, PostgresClientDirectory(ingest_pool))
+            app.state.riskwatch = ApiState(records, publisher, gateway, clients, str(math.ceil(timeout)))
+            users = authenticator_for(settings, PostgresUserDirectory(pool))
+            async with query_services(app, settings, query_ports(pool), users, started):
+                yield
+
+    return create_api(settings, services)

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import settings
 
 from services.runtime.settings import Settings
-from services.runtime.stack import Stack, started_stack
+from services.bootstrap import started_stack
+from services.runtime.stack import Stack
 
 # Every property test runs the same examples on every run and machine (no example database, no
 # clock-based deadline): a failure is reproduced by running the test again. Tests set their own counts.

@@ -1,30 +1,33 @@
-"""HTTP API: the ingest gateway (POST /v1/events) and health."""
+"""HTTP API: the ingest gateway (POST /v1/events) and health.
+
+The app is built here; what its endpoints use (the gateway, its records and publisher, the
+client directory, the query services) is opened by the composition root (services.bootstrap),
+which hands it in as the app's lifespan.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import math
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import AsyncIterator, Iterable
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from projections.store import Store, create_pool
 from schemas.errors import FieldError
-from services.api.auth import AgencyClient, ClientAuthenticator, client_authenticator_for
+from services.api.auth import ClientAuthenticator
 from services.api.console import mount_console
-from services.ingest.gateway import DATABASE_AWAY, Format, IngestGateway, Outcome, Submission
-from services.api.problems import documented, install_problems, problem
-from services.api.query import query_services, router as query_router
 from services.api.operations import add_operations
-from services.runtime.state import pseudonym_key
+from services.api.problems import documented, install_problems, problem
+from services.api.query import router as query_router
+from services.ingest.clients import AgencyClient
+from services.ingest.gateway import DATABASE_AWAY, Format, IngestGateway, Outcome, Submission
+from services.ingest.ports import EventPublisher, IngestRecords
 from services.runtime.settings import Settings
-from streams.kafka import cluster_id, new_producer
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_EVENTS_PER_BODY = 10_000
@@ -42,39 +45,25 @@ _client_bearer = HTTPBearer(auto_error=False, scheme_name="AgencyClient",
 
 @dataclass
 class ApiState:
-    store: Store
+    records: IngestRecords
+    publisher: EventPublisher
     gateway: IngestGateway
     clients: ClientAuthenticator
     retry_after: str  # seconds, for 503 answers
 
 
-def create_api(settings: Settings) -> FastAPI:
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        assert settings.database_url, "no database configured"
-        timeout = settings.ingest_timeout_seconds
-        pool = await create_pool(settings.database_url)
-        # the gateway's own connections: a database that does not answer is given up on in time
-        ingest_pool = await create_pool(settings.database_url, max_size=8, timeout=timeout, command_timeout=timeout)
-        producer = new_producer(settings)
-        await producer.start()
-        store = Store(ingest_pool)
-        gateway = IngestGateway(store, producer, pseudonym_key(settings), await cluster_id(settings), timeout=timeout)
-        app.state.riskwatch = ApiState(store, gateway, client_authenticator_for(settings, ingest_pool),
-                                       str(math.ceil(timeout)))
-        try:
-            async with query_services(app, settings, pool, producer):
-                yield
-        finally:
-            await producer.stop()
-            await ingest_pool.close()
-            await pool.close()
+# Opens what the endpoints need for as long as the app serves (sets app.state.riskwatch and
+# app.state.query); given by the composition root.
+ApiServices = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
+
+def create_api(settings: Settings, services: ApiServices | None = None) -> FastAPI:
+    """The app; without `services` it serves what needs neither the database nor the broker (the console)."""
     app = FastAPI(
         title="Riskwatch",
         version="1",
         description="Event-sourced risk monitoring of high-risk perpetrators of violence against women.",
-        lifespan=lifespan,
+        lifespan=services,
         docs_url=None,  # served by the console, from shipped assets: no CDN on a closed network
         redoc_url=None,
     )
@@ -116,7 +105,8 @@ def create_api(settings: Settings) -> FastAPI:
             return client
         media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         body, size, digest = await _bounded_body(request)
-        kind: Format = "json" if media_type in JSON_TYPES | NDJSON_TYPES else "avro" if media_type in AVRO_TYPES else "other"
+        kind: Format = ("json" if media_type in JSON_TYPES | NDJSON_TYPES
+                        else "avro" if media_type in AVRO_TYPES else "other")
         if size > MAX_BODY_BYTES:
             refused = FieldError("body", f"is {size} bytes, larger than {MAX_BODY_BYTES}; send a file with "
                                          f"`riskwatch ingest` (kept: the first {len(body)} bytes, SHA-256 {digest})")
@@ -160,8 +150,8 @@ def create_api(settings: Settings) -> FastAPI:
     async def readyz(request: Request) -> JSONResponse:
         state: ApiState = request.app.state.riskwatch
         checks: dict[str, Any] = {}
-        probes = {"database": lambda: state.store.pool.fetchval("SELECT 1"),
-                  "broker": lambda: state.gateway.producer.client.fetch_all_metadata()}
+        probes: dict[str, Callable[[], Awaitable[None]]] = {
+            "database": state.records.ping, "broker": lambda: state.publisher.ping(state.gateway.timeout)}
         for dependency, probe in probes.items():
             try:
                 async with asyncio.timeout(state.gateway.timeout):
@@ -176,7 +166,8 @@ def create_api(settings: Settings) -> FastAPI:
     return app
 
 
-async def _agency_client(state: ApiState, credentials: HTTPAuthorizationCredentials | None) -> AgencyClient | JSONResponse:
+async def _agency_client(state: ApiState,
+                         credentials: HTTPAuthorizationCredentials | None) -> AgencyClient | JSONResponse:
     """The agency client sending the request, or the 401 (or 503) answer to give instead."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         return _answer(state, 401, [FieldError("authorization", "missing")],
@@ -193,7 +184,8 @@ async def _agency_client(state: ApiState, credentials: HTTPAuthorizationCredenti
 
 
 async def _bounded_body(request: Request) -> tuple[bytes, int, str]:
-    """(body, size, SHA-256 in hex groups): the whole body up to MAX_BODY_BYTES, of a larger one its first KEPT_PREFIX_BYTES."""
+    """(body, size, SHA-256 in hex groups): the whole body up to MAX_BODY_BYTES, of a larger one its first
+    KEPT_PREFIX_BYTES."""
     kept, size, digest = bytearray(), 0, hashlib.sha256()
     async for chunk in request.stream():
         size += len(chunk)

@@ -7,16 +7,17 @@ Principal, and every endpoint says which roles it admits; scope is checked on th
 
 Agency systems submitting events are clients, not users: `riskwatch clients add` tokens or
 OIDC client-credentials tokens, each bound to one agency and its units.
+
+Users and clients are kept behind two ports, `UserDirectory` and `ClientDirectory`: the
+PostgreSQL adapter (services/adapters/postgres/directory.py) and an in-memory twin implement them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import getpass
 import hashlib
 import json
 import logging
-import os
 import secrets
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterable
@@ -24,15 +25,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-import asyncpg
 import jwt
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from schemas.errors import FieldError
-from schemas.rules import REGIONS, shown
-from streams.topology import AGENCIES
+from schemas.rules import REGIONS
+from services.ingest.clients import CLIENT_TOKEN_PREFIX, LOCAL_OPERATOR, AgencyClient, local_operator
+from services.ingest.ports import StoreUnavailable
 from services.runtime.settings import Settings
+from streams.topology import AGENCIES
+
+__all__ = ["CLIENT_TOKEN_PREFIX", "LOCAL_OPERATOR", "AgencyClient", "StoreUnavailable", "local_operator"]
 
 log = logging.getLogger(__name__)
 
@@ -101,25 +104,79 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def add_user(pool: asyncpg.Pool, name: str, role: Role, scope: Iterable[str], *, supervisor: bool = False) -> str:
+# ---- the ports: where users and agency clients are kept ---------------------------------------
+
+
+class DuplicateName(Exception):
+    """A user or client of that name (or, astronomically unlikely, that token) exists already."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserEntry:
+    name: str
+    role: Role
+    scope: frozenset[str]
+    supervisor: bool
+    revoked: bool
+
+
+class UserDirectory(Protocol):
+    """Users of the query API with tokens of `riskwatch users add`; only the SHA-256 of a token is kept."""
+
+    async def add_user(self, name: str, role: Role, scope: frozenset[str], supervisor: bool,
+                       token_hash: bytes) -> None:
+        """Raises DuplicateName when the name (or the token hash) is taken."""
+
+    async def revoke_user(self, name: str) -> bool:
+        """Whether an active user of that name was revoked now."""
+
+    async def user_by_token(self, token_hash: bytes) -> Principal | None:
+        """The active (not revoked) user holding the token."""
+
+    async def users(self) -> list[UserEntry]:
+        """Every user, revoked ones included, by name."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientEntry:
+    name: str
+    agency: str
+    units: frozenset[str]
+    revoked: bool
+
+
+class ClientDirectory(Protocol):
+    """Agency clients with tokens of `riskwatch clients add`; only the SHA-256 of a token is kept."""
+
+    async def add_client(self, name: str, agency: str, units: frozenset[str], token_hash: bytes) -> None:
+        """Raises DuplicateName when the name (or the token hash) is taken."""
+
+    async def revoke_client(self, name: str) -> bool:
+        """Whether an active client of that name was revoked now."""
+
+    async def client_by_token(self, token_hash: bytes) -> AgencyClient | None:
+        """The active (not revoked) client holding the token."""
+
+    async def clients(self) -> list[ClientEntry]:
+        """Every client, revoked ones included, by name."""
+
+
+async def add_user(users: UserDirectory, name: str, role: Role, scope: Iterable[str], *,
+                   supervisor: bool = False) -> str:
     """Create a user and return the bearer token: the only time it exists outside the holder's hands."""
     if not name.strip():
         raise UserError("NAME: a user needs a name")
     entries = check_scope(role, scope)
     token = new_token()
     try:
-        await pool.execute(
-            "INSERT INTO app_user (name, role, scope, supervisor, token_hash) VALUES ($1, $2, $3, $4, $5)",
-            name.strip(), role.value, sorted(entries), supervisor, token_hash(token),
-        )
-    except asyncpg.UniqueViolationError:
+        await users.add_user(name.strip(), role, entries, supervisor, token_hash(token))
+    except DuplicateName:
         raise UserError(f"NAME: a user called {name.strip()!r} exists already") from None
     return token
 
 
-async def revoke_user(pool: asyncpg.Pool, name: str) -> bool:
-    status = await pool.execute("UPDATE app_user SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL", name)
-    return bool(status.endswith(" 1"))
+async def revoke_user(users: UserDirectory, name: str) -> bool:
+    return await users.revoke_user(name)
 
 
 class Authenticator(Protocol):
@@ -129,17 +186,11 @@ class Authenticator(Protocol):
 class TokenAuthenticator:
     """Tokens created by `riskwatch users add`."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    def __init__(self, users: UserDirectory) -> None:
+        self.users = users
 
     async def authenticate(self, token: str) -> Principal | None:
-        row = await self.pool.fetchrow(
-            "SELECT name, role, scope, supervisor FROM app_user WHERE token_hash = $1 AND revoked_at IS NULL",
-            token_hash(token),
-        )
-        if row is None:
-            return None
-        return Principal(row["name"], Role(row["role"]), frozenset(row["scope"]), row["supervisor"])
+        return await self.users.user_by_token(token_hash(token))
 
 
 class OidcVerifier:
@@ -222,51 +273,15 @@ def oidc_verifier(settings: Settings) -> OidcVerifier | None:
     return OidcVerifier(settings.oidc_jwks_url, issuer=settings.oidc_issuer, audience=settings.oidc_audience)
 
 
-def authenticator_for(settings: Settings, pool: asyncpg.Pool) -> Authenticator:
+def authenticator_for(settings: Settings, users: UserDirectory) -> Authenticator:
     verifier = oidc_verifier(settings)
     if verifier is not None:
         return OidcAuthenticator(verifier, role_claim=settings.oidc_role_claim, scope_claim=settings.oidc_scope_claim,
                                  supervisor_claim=settings.oidc_supervisor_claim)
-    return TokenAuthenticator(pool)
+    return TokenAuthenticator(users)
 
 
 # ---- agency clients: the systems that submit events -----------------------------------------
-
-CLIENT_TOKEN_PREFIX = "rwc_"
-LOCAL_OPERATOR = "local-operator"
-
-
-@dataclass(frozen=True, slots=True)
-class AgencyClient:
-    """An agency system allowed to submit its agency's event types for its units.
-
-    `agency` None is the local operator: someone at the machine of an embedded stack, who may
-    submit anything and is recorded under their login name.
-    """
-
-    name: str
-    agency: str | None
-    units: frozenset[str]
-
-    def refusal(self, event_type: str, unit: str) -> FieldError | None:
-        """Why this client may not submit this event, or None when it may."""
-        if self.agency is None:
-            return None
-        if event_type.split(".", 1)[0] != self.agency:
-            return FieldError("event_type", f"{event_type} is not a {self.agency} event; client {self.name} "
-                                            f"submits for {self.agency} only")
-        if unit not in self.units:
-            return FieldError("unit", f"{shown(unit)} is not one of the units of client {self.name}")
-        return None
-
-
-def local_operator() -> AgencyClient:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name in this environment (e.g. a container's uid)
-        user = f"uid-{os.getuid()}"
-    return AgencyClient(f"{LOCAL_OPERATOR}:{user}", None, frozenset())
-
 
 def check_units(units: Iterable[str]) -> frozenset[str]:
     entries = frozenset(unit.strip() for unit in units if unit.strip())
@@ -275,7 +290,7 @@ def check_units(units: Iterable[str]) -> frozenset[str]:
     return entries
 
 
-async def add_client(pool: asyncpg.Pool, name: str, agency: str, units: Iterable[str]) -> str:
+async def add_client(clients: ClientDirectory, name: str, agency: str, units: Iterable[str]) -> str:
     """Register an agency system and return its token: the only time it exists outside the system."""
     if not name.strip():
         raise UserError("NAME: a client needs a name")
@@ -286,38 +301,29 @@ async def add_client(pool: asyncpg.Pool, name: str, agency: str, units: Iterable
     entries = check_units(units)
     token = CLIENT_TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
-        await pool.execute(
-            "INSERT INTO agency_client (name, agency, units, token_hash) VALUES ($1, $2, $3, $4)",
-            name.strip(), agency, sorted(entries), token_hash(token),
-        )
-    except asyncpg.UniqueViolationError:
+        await clients.add_client(name.strip(), agency, entries, token_hash(token))
+    except DuplicateName:
         raise UserError(f"NAME: a client called {name.strip()!r} exists already") from None
     return token
 
 
-async def revoke_client(pool: asyncpg.Pool, name: str) -> bool:
-    status = await pool.execute("UPDATE agency_client SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
-                                name)
-    return bool(status.endswith(" 1"))
+async def revoke_client(clients: ClientDirectory, name: str) -> bool:
+    return await clients.revoke_client(name)
 
 
 class ClientAuthenticator:
     """Client tokens from `riskwatch clients add`; with OIDC configured, client-credentials JWTs too."""
 
-    def __init__(self, pool: asyncpg.Pool, oidc: OidcVerifier | None = None, *,
+    def __init__(self, clients: ClientDirectory, oidc: OidcVerifier | None = None, *,
                  agency_claim: str = "riskwatch_agency", units_claim: str = "riskwatch_units") -> None:
-        self.pool = pool
+        self.clients = clients
         self.oidc = oidc
         self.agency_claim = agency_claim
         self.units_claim = units_claim
 
     async def authenticate(self, token: str) -> AgencyClient | None:
         if token.startswith(CLIENT_TOKEN_PREFIX) or self.oidc is None:
-            row = await self.pool.fetchrow(
-                "SELECT name, agency, units FROM agency_client WHERE token_hash = $1 AND revoked_at IS NULL",
-                token_hash(token),
-            )
-            return None if row is None else AgencyClient(row["name"], row["agency"], frozenset(row["units"]))
+            return await self.clients.client_by_token(token_hash(token))
         claims = await self.oidc.claims(token)
         if claims is None:
             return None
@@ -329,8 +335,8 @@ class ClientAuthenticator:
         return AgencyClient(str(claims.get("client_id") or claims.get("azp") or claims["sub"]), str(agency), units)
 
 
-def client_authenticator_for(settings: Settings, pool: asyncpg.Pool) -> ClientAuthenticator:
-    return ClientAuthenticator(pool, oidc_verifier(settings), agency_claim=settings.oidc_agency_claim,
+def client_authenticator_for(settings: Settings, clients: ClientDirectory) -> ClientAuthenticator:
+    return ClientAuthenticator(clients, oidc_verifier(settings), agency_claim=settings.oidc_agency_claim,
                                units_claim=settings.oidc_units_claim)
 
 

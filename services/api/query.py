@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import importlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from services.api import admin, alerts, cases, reviews, subjects, watch
-from services.api.auth import authenticator_for
+from services.api.auth import Authenticator
 from services.api.common import QueryState
 from services.api.ports import QueryPorts
 from services.runtime.settings import Settings
@@ -28,14 +27,11 @@ for module in (cases, alerts, reviews, subjects, watch, admin):
 
 
 @contextlib.asynccontextmanager
-async def query_services(app: FastAPI, settings: Settings, pool: Any, producer: Any, *,
-                         ports: QueryPorts | None = None) -> AsyncIterator[None]:
-    """The endpoints' state on `ports` (the composition root's: services.adapters.postgres.reads.query_ports)
-    and the escalation loop on its workflow store. `pool` still serves the authenticator (services/api/auth.py);
-    `producer` is the API's Kafka producer."""
-    if ports is None:
-        ports = _postgres_ports(pool)
-    app.state.query = QueryState(ports, producer, authenticator_for(settings, pool), settings.live_poll_seconds)
+async def query_services(app: FastAPI, settings: Settings, ports: QueryPorts, authenticator: Authenticator,
+                         producer: Any) -> AsyncIterator[None]:
+    """The endpoints' state on `ports` (built by the composition root, services/bootstrap.py) and the
+    escalation loop on its workflow store; `producer` is the API's Kafka producer."""
+    app.state.query = QueryState(ports, producer, authenticator, settings.live_poll_seconds)
     escalation = asyncio.create_task(run_escalation(
         ports.workflow, dt.timedelta(seconds=settings.alert_ack_timeout_seconds), settings.escalation_interval_seconds
     ))
@@ -45,10 +41,3 @@ async def query_services(app: FastAPI, settings: Settings, pool: Any, producer: 
         escalation.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await escalation
-
-
-def _postgres_ports(pool: Any) -> QueryPorts:
-    """Transitional, for callers that pass only the pool: the PostgreSQL ports. Remove once the
-    composition root passes `ports` (this layer may not import the adapters)."""
-    ports: QueryPorts = importlib.import_module("services.adapters.postgres.reads").query_ports(pool)
-    return ports

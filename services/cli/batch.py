@@ -72,7 +72,8 @@ def batch_command(input_file: Path, out: Path, policy: Path | None, chunk: int) 
               help="Evaluation time (UTC) for the priority list and calibration; default: 90 days before the last "
                    "event.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("evaluation-report"), show_default=True, help="Directory for report.md, plots and figures.json.")
+              default=Path("evaluation-report"), show_default=True,
+              help="Directory for report.md, plots and figures.json.")
 def evaluate_command(input_file: Path, truth: Path | None, policy: Path | None, compare_policy: Path | None,
                      evaluation_time: dt.datetime | None, report_dir: Path) -> None:
     """Run a labelled log through the pipeline and report how well alerts and rankings foresaw the outcomes.
@@ -91,7 +92,7 @@ def evaluate_command(input_file: Path, truth: Path | None, policy: Path | None, 
 
     settings = Settings()
     policies = [policy or settings.policy_file, *([compare_policy] if compare_policy else [])]
-    at = None if evaluation_time is None else int(evaluation_time.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+    at = None if evaluation_time is None else int(evaluation_time.replace(tzinfo=dt.UTC).timestamp() * 1000)
     lines = count_lines(str(input_file))
     try:
         with progress_bar("evaluate", None if lines is None else lines * len(policies)):

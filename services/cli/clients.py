@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import click
 
-from services.api.auth import (
-    AgencyClient,
-    add_client,
-    client_authenticator_for,
-    local_operator,
-    revoke_client,
-)
-from services.cli.users import with_database
-from services.runtime.state import RUNTIME_FILE
+from services import bootstrap
+from services.api.auth import ClientDirectory, add_client, client_authenticator_for, revoke_client
+from services.cli.users import with_port
+from services.ingest.clients import AgencyClient, local_operator
 from services.runtime.settings import Settings
+from services.runtime.state import RUNTIME_FILE
 from streams.topology import AGENCIES
+
+T = TypeVar("T")
+
+
+def with_clients(action: Callable[[ClientDirectory], Awaitable[T]], settings: Settings | None = None) -> T:
+    """`action` on the client directory of the configured (or running embedded) database, migrated."""
+    return with_port(bootstrap.client_directory, action, settings)
+
 
 @click.group("clients")
 def clients_command() -> None:
@@ -29,7 +36,7 @@ def clients_command() -> None:
               help="Comma-separated units it submits for (the events' `unit`), e.g. 'Polisen Region Syd'.")
 def add(name: str, agency: str, units: str) -> None:
     """Register an agency system and print its token: shown this once, only its hash is kept."""
-    token = with_database(lambda pool: add_client(pool, name, agency, units.split(",")))
+    token = with_clients(lambda clients: add_client(clients, name, agency, units.split(",")))
     click.echo(f"created {agency} client {name}; the token below is shown once:", err=True)
     click.echo(token)
 
@@ -38,7 +45,7 @@ def add(name: str, agency: str, units: str) -> None:
 @click.argument("name")
 def revoke(name: str) -> None:
     """Revoke a client's token at once."""
-    if not with_database(lambda pool: revoke_client(pool, name)):
+    if not with_clients(lambda clients: revoke_client(clients, name)):
         raise click.ClickException(f"no active client called {name!r}")
     click.echo(f"revoked {name}")
 
@@ -46,9 +53,9 @@ def revoke(name: str) -> None:
 @clients_command.command("list")
 def list_clients() -> None:
     """Clients, agencies and units (never tokens)."""
-    rows = with_database(lambda pool: pool.fetch("SELECT name, agency, units, revoked_at FROM agency_client ORDER BY name"))
-    for row in rows:
-        click.echo(f"{row['name']}\t{row['agency']}\t{','.join(row['units'])}" + (" REVOKED" if row["revoked_at"] else ""))
+    for entry in with_clients(lambda clients: clients.clients()):
+        click.echo(f"{entry.name}\t{entry.agency}\t{','.join(sorted(entry.units))}"
+                   + (" REVOKED" if entry.revoked else ""))
 
 
 def ingesting_client(settings: Settings, token: str | None, as_operator: bool) -> AgencyClient:
@@ -65,7 +72,10 @@ def ingesting_client(settings: Settings, token: str | None, as_operator: bool) -
     if not token:
         raise click.UsageError("--token (or RISKWATCH_CLIENT_TOKEN): the token of an agency client from "
                                "`riskwatch clients add`; or --as-operator on the local embedded stack")
-    client = with_database(lambda pool: client_authenticator_for(settings, pool).authenticate(token), settings)
+    async def authenticate(clients: ClientDirectory) -> AgencyClient | None:
+        return await client_authenticator_for(settings, clients).authenticate(token)
+
+    client = with_clients(authenticate, settings)
     if client is None:
         raise click.ClickException("--token: not an agency client's token, or revoked")
     return client
@@ -77,5 +87,5 @@ def _local_stack(settings: Settings) -> bool:
     if not running.exists():
         return False
     recorded = json.loads(running.read_text())
-    return (recorded.get("database_url") == settings.database_url
-            and recorded.get("kafka_bootstrap_servers") == settings.kafka_bootstrap_servers)
+    return bool(recorded.get("database_url") == settings.database_url
+                and recorded.get("kafka_bootstrap_servers") == settings.kafka_bootstrap_servers)

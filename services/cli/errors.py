@@ -12,15 +12,15 @@ import traceback
 import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from projections.policy import PolicyError
 from schemas.errors import withhold_identity_numbers
+from services.runtime.state import NoStackError
+
+__all__ = ["NoStackError", "unexpected_error", "user_error"]
 
 _SECRET_SETTINGS = frozenset({"pseudonym_key", "kafka_sasl_password", "metrics_token", "database_url"})
-
-
-class NoStackError(RuntimeError):
-    """A command that needs a running stack found none configured."""
 
 
 def user_error(error: BaseException) -> str | None:
@@ -46,9 +46,9 @@ def unexpected_error(error: BaseException) -> str:
     return f"unexpected {type(error).__name__}: {_reason(error)} (run `riskwatch --debug ...` for the traceback)"
 
 
-def _setting_problem(problem: dict[str, object]) -> str:
+def _setting_problem(problem: ErrorDetails) -> str:
     location = problem.get("loc") or ("",)
-    name = str(location[0])  # type: ignore[index]
+    name = str(location[0])
     variable = f"RISKWATCH_{name.upper()}"
     message = str(problem.get("msg", "is not valid"))
     if name in _SECRET_SETTINGS or "input" not in problem:

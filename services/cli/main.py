@@ -28,7 +28,7 @@ from services.runtime.settings import Settings
 
 if TYPE_CHECKING:
     from projections.policy import Policy
-    from services.api.auth import AgencyClient
+    from services.ingest.clients import AgencyClient
     from services.runtime.rebuild import RebuildResult
     from services.runtime.stack import Stack
 
@@ -50,7 +50,7 @@ class _Riskwatch(click.Group):
 @click.group(cls=_Riskwatch, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="riskwatch", prog_name="riskwatch")
 @click.option("--debug", is_flag=True, help="Show the traceback of an error instead of one line.")
-def main(debug: bool) -> None:  # noqa: ARG001 (read by _Riskwatch.invoke)
+def main(debug: bool) -> None:
     """Riskwatch: live, explainable risk projections of high-risk perpetrators from agency events."""
 
 
@@ -67,25 +67,26 @@ main.add_command(quarantine_command)
 def _stack_settings(*, broker: bool = True) -> Settings:
     """The configured stack, or the running `riskwatch up`; none is a user's error, not an assertion."""
     settings = load_settings()
-    missing = [variable for variable, unset in (("RISKWATCH_KAFKA_BOOTSTRAP_SERVERS", broker and settings.embedded_broker),
-                                                ("RISKWATCH_DATABASE_URL", settings.embedded_database)) if unset]
+    missing = [variable for variable, unset in (
+        ("RISKWATCH_KAFKA_BOOTSTRAP_SERVERS", broker and settings.embedded_broker),
+        ("RISKWATCH_DATABASE_URL", settings.embedded_database)) if unset]
     if missing:
         raise NoStackError(f"no stack to work on: start `riskwatch up` (state dir {settings.state_dir}), "
                            f"or set {' and '.join(missing)}")
     return settings
 
 
-def _policy(settings: Settings) -> "Policy":
-    from projections.policy import default_policy, load_policy
+def _policy(settings: Settings) -> Policy:
+    from services.bootstrap import policy
 
-    return load_policy(settings.policy_file) if settings.policy_file else default_policy()
+    return policy(settings)
 
 
 @main.command()
 @click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True, help="Stream worker processes.")
 def up(workers: int) -> None:
     """Start the whole stack in the foreground; Ctrl-C stops everything."""
-    from services.runtime.stack import started_stack
+    from services.bootstrap import started_stack
 
     settings = Settings()
     _refuse_second_stack(settings)
@@ -111,7 +112,7 @@ def _refuse_second_stack(settings: Settings) -> None:
 DATABASE_GIVE_UP_SECONDS = 60.0  # an embedded PostgreSQL that cannot be started again for this long
 
 
-def _supervise(stack: "Stack") -> str | None:
+def _supervise(stack: Stack) -> str | None:
     """Until Ctrl-C or SIGTERM (None), or why it gave up.
 
     A worker that dies is restarted (it resumes from the tracked offsets); so is the embedded
@@ -153,7 +154,7 @@ def _supervise(stack: "Stack") -> str | None:
     return None
 
 
-def _print_stack(stack: "Stack") -> None:
+def _print_stack(stack: Stack) -> None:
     settings = stack.settings
     rows = [
         ("broker", f"{settings.kafka_bootstrap_servers}" + (" (embedded, in memory)" if stack.broker else "")),
@@ -205,12 +206,11 @@ def serve(port: int | None) -> None:
     """Run the HTTP API (ingest, queries, live alerts, health, metrics) against the configured stack."""
     import uvicorn
 
-    from services.api.app import create_api
-
+    from services.bootstrap import api
     from services.runtime.logs import logging_config
 
     settings = _stack_settings()
-    uvicorn.run(create_api(settings), host=settings.http_host, port=port or settings.http_port or 8080,
+    uvicorn.run(api(settings), host=settings.http_host, port=port or settings.http_port or 8080,
                 log_config=logging_config(settings.log_format, settings.log_level),
                 log_level=settings.log_level.lower())
 
@@ -218,7 +218,7 @@ def serve(port: int | None) -> None:
 @main.command()
 def migrate() -> None:
     """Apply database migrations and create the topics."""
-    from services.runtime.stack import prepare
+    from services.bootstrap import prepare
 
     applied = asyncio.run(prepare(_stack_settings()))
     click.echo("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
@@ -252,10 +252,10 @@ def ingest(file: click.utils.LazyFile, chunk: int, token: str | None, as_operato
         sys.exit(1)
 
 
-async def _ingest(settings: Settings, client: "AgencyClient", file: click.utils.LazyFile, chunk: int,
+async def _ingest(settings: Settings, client: AgencyClient, file: click.utils.LazyFile, chunk: int,
                   errors: TextIO, *, backfill: bool = False) -> dict[str, int]:
-    from projections.casework import record_backfill
-    from services.ingest.gateway import NoStackError, open_gateway, submit_lines
+    from services.bootstrap import open_gateway
+    from services.ingest.gateway import submit_lines
     from services.runtime.progress import advance
 
     totals = {"accepted": 0, "duplicate": 0, "rejected": 0, "unavailable": 0}
@@ -263,7 +263,7 @@ async def _ingest(settings: Settings, client: "AgencyClient", file: click.utils.
         async with open_gateway(settings, client) as gateway:
             for lines in _chunks(enumerate(file, start=1), chunk):
                 if backfill:  # marked before they are sent, so that no worker pages them first
-                    await record_backfill(gateway.store.pool, _event_ids(line for _, line in lines))
+                    await gateway.records.record_backfill(_event_ids(line for _, line in lines))
                 async for outcomes in submit_lines(gateway, lines, Path(file.name).name, chunk):
                     for outcome in outcomes:
                         totals[outcome.status] += 1
@@ -319,20 +319,16 @@ def rebuild() -> None:
     click.echo("identical")
 
 
-async def _rebuild(settings: Settings) -> tuple["RebuildResult", str]:
-    from projections.store import Store, create_pool
+async def _rebuild(settings: Settings) -> tuple[RebuildResult, str]:
+    from services.bootstrap import store as open_store
     from services.runtime.progress import progress_bar
     from services.runtime.rebuild import live_digest, rebuild as run_rebuild
 
-    assert settings.database_url
-    pool = await create_pool(settings.database_url)
-    try:
-        store = Store(pool)
-        with progress_bar("rebuild", await pool.fetchval("SELECT count(*) FROM event_archive")):
-            result = await run_rebuild(store, _policy(settings))
+    policy = _policy(settings)
+    async with open_store(settings) as store:
+        with progress_bar("rebuild", await store.pool.fetchval("SELECT count(*) FROM event_archive")):
+            result = await run_rebuild(store, policy)
         return result, await live_digest(store)
-    finally:
-        await pool.close()
 
 
 if __name__ == "__main__":

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Sequence
+from collections.abc import Sequence
 
 import click
 
 from projections import quarantine
 from projections.quarantine import QuarantineEntry
-from projections.store import create_pool
-from services.runtime.state import load_settings
+from services import bootstrap
+from services.ingest.ports import OutgoingRecord
 from services.runtime.settings import Settings
-from streams.kafka import new_producer
+from services.runtime.state import load_settings
+
+# How long the broker may take to acknowledge the records sent back.
+RETRY_TIMEOUT_SECONDS = 120.0
 
 
 @click.group("quarantine")
@@ -52,12 +55,8 @@ def retry(ids: tuple[int, ...], every: bool) -> None:
 
 
 async def _entries(settings: Settings, include_retried: bool) -> list[QuarantineEntry]:
-    assert settings.database_url, "no database configured: start `riskwatch up` or set RISKWATCH_DATABASE_URL"
-    pool = await create_pool(settings.database_url, max_size=1)
-    try:
+    async with bootstrap.database(settings, max_size=1) as pool:
         return await quarantine.entries(pool, include_retried=include_retried)
-    finally:
-        await pool.close()
 
 
 async def retry_quarantined(settings: Settings, ids: Sequence[int] | None) -> list[QuarantineEntry]:
@@ -66,16 +65,13 @@ async def retry_quarantined(settings: Settings, ids: Sequence[int] | None) -> li
     Marked only once the broker has them: a retry cut short is retried again, and the stages
     recognise an event they already applied by its id.
     """
-    assert settings.database_url, "no database configured: start `riskwatch up` or set RISKWATCH_DATABASE_URL"
-    pool = await create_pool(settings.database_url, max_size=1)
-    producer = new_producer(settings)
-    await producer.start()
-    try:
+    async with bootstrap.database(settings, max_size=1) as pool, bootstrap.publisher(settings) as publisher:
         entries = await quarantine.entries(pool, ids=ids)
-        sends = [await producer.send(entry.topic, entry.record, key=entry.key) for entry in entries]
-        await asyncio.gather(*sends)
+        deliveries = await publisher.publish(
+            [OutgoingRecord(entry.topic, entry.key, entry.record, []) for entry in entries],
+            RETRY_TIMEOUT_SECONDS)
+        if not all(delivery.acknowledged for delivery in deliveries):
+            raise click.ClickException("the broker did not acknowledge every record sent back; nothing is marked "
+                                       "retried: retry again")
         await quarantine.mark_retried(pool, [entry.id for entry in entries])
         return entries
-    finally:
-        await producer.stop()
-        await pool.close()

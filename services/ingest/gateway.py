@@ -5,37 +5,34 @@ may submit only its agency's event types for its units. Bad or forbidden input i
 with every wrong field and kept, with its reason, in PostgreSQL (in full) and on
 ingest.deadletter.v1 (identity numbers withheld, so no clear identity ever reaches a topic).
 
-An event id is claimed in PostgreSQL before the event is published, so one id is accepted
-once. A broker or database that does not answer within the configured bound makes the
+An event id is claimed in the ingest records before the event is published, so one id is
+accepted once. A broker or database that does not answer within the configured bound makes the
 outcome "unavailable" (503): nothing is accepted that is not on the broker.
+
+The gateway sees its records (`IngestRecords`) and the broker (`EventPublisher`) only through
+the ports of services.ingest.ports; the composition root gives it the adapters.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import logging
 import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterable, Literal, Sequence
+from typing import Any, Literal
 
-import asyncpg
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-
-from projections.store import Store, create_pool
 from schemas.codec import decode_event, encode_event
 from schemas.errors import ContractError, EventValidationError, FieldError, withhold_identity_numbers_in_bytes
+from schemas.identity import parse_identity_number, pseudonym
 from schemas.json_format import check_event, event_from_json, parse_json_event
 from schemas.rules import UUID_PATTERN
+from services.ingest.clients import AgencyClient
+from services.ingest.ports import Delivery, EventPublisher, IngestRecords, OutgoingRecord, StoreUnavailable
 from services.runtime import metrics
-from services.api.auth import AgencyClient
-from schemas.identity import parse_identity_number, pseudonym
-from services.runtime.state import pseudonym_key
-from services.runtime.settings import Settings
-from streams.kafka import cluster_id, dead_letter_headers, event_headers, new_producer
+from streams.kafka import dead_letter_headers, event_headers
 from streams.topology import DEADLETTER, agency_topic
 
 log = logging.getLogger(__name__)
@@ -46,10 +43,8 @@ Status = Literal["accepted", "duplicate", "rejected", "unavailable"]
 DEAD_LETTER_TOPIC_BYTES = 64 * 1024
 
 # A dependency away, not a defect: the sender is told to retry (503) instead of a traceback.
-# asyncpg raises InternalClientError when it returns a connection that died mid-query to its pool.
-DATABASE_AWAY = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.InternalClientError,
-                 asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError, asyncpg.QueryCanceledError)
-BROKER_AWAY = (KafkaError, TimeoutError)
+# The adapters map their drivers' errors to StoreUnavailable; TimeoutError is the gateway's own bound.
+DATABASE_AWAY = (StoreUnavailable, TimeoutError)
 
 @dataclass(frozen=True, slots=True)
 class Submission:
@@ -100,16 +95,18 @@ class _Batch:
 
 
 class IngestGateway:
-    def __init__(self, store: Store, producer: AIOKafkaProducer, key: bytes, cluster_id: str, *,
+    def __init__(self, records: IngestRecords, publisher: EventPublisher, key: bytes, cluster_id: str, *,
                  timeout: float = 2.0, client: AgencyClient | None = None,
-                 today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.timezone.utc).date()) -> None:
-        self.store = store
+                 today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.records = records
         self.cluster_id = cluster_id
-        self.producer = producer
+        self.publisher = publisher
         self.key = key
         self.timeout = timeout  # for the broker and the database, each stage of a submission
         self.client = client  # who submits when `submit` is not told (bulk files, the demo)
         self.today = today
+        self.clock = clock  # seconds, monotonic: how long a stage took
 
     async def submit(self, submissions: Sequence[Submission], client: AgencyClient | None = None) -> list[Outcome]:
         """Every submission gets an outcome; accepted ones are on the broker when this returns."""
@@ -131,7 +128,8 @@ class IngestGateway:
                 self._pseudonymize(record, batch, today)
                 body = encode_event(event_type, record, checked=True)
             except ContractError as error:
-                errors = tuple(error.errors) if isinstance(error, EventValidationError) else (FieldError(error.field, error.reason),)
+                errors = (tuple(error.errors) if isinstance(error, EventValidationError)
+                          else (FieldError(error.field, error.reason),))
                 batch.outcomes[index] = Outcome("rejected", submission.source, _event_id_of(submission), errors=errors)
                 batch.refused.append((index, "; ".join(str(e) for e in errors)))
                 continue
@@ -140,7 +138,7 @@ class IngestGateway:
         try:
             async with asyncio.timeout(self.timeout):
                 await self._claim(batch, submissions, sender)
-                await self.store.remember_identities(
+                await self.records.remember_identities(
                     (ps, number, kind) for ps, (number, kind) in batch.identities.items()
                 )
         except DATABASE_AWAY as error:
@@ -192,12 +190,12 @@ class IngestGateway:
         held: dict[str, tuple[bytes, bool]] = {}
         pending = list(first.values())
         for _ in range(3):  # an id released between our claim and our look is claimed again
-            claimed |= await self.store.claim_event_ids(
+            claimed |= await self.records.claim_event_ids(
                 self.cluster_id, sender.name, [(a.event_id, a.event_type, a.content_hash) for a in pending],
                 in_flight_seconds=2 * self.timeout,
             )
             others = [a.event_id for a in pending if a.event_id not in claimed]
-            held.update(await self.store.claimed_hashes(others) if others else {})
+            held.update(await self.records.claimed_hashes(others) if others else {})
             pending = [a for a in pending if a.event_id not in claimed and a.event_id not in held]
             if not pending:
                 break
@@ -217,7 +215,8 @@ class IngestGateway:
                 batch.outcomes[accepted.index] = _unavailable(source, accepted, "event_id", "could not be claimed")
                 continue
             if earlier != accepted.content_hash:
-                reason = FieldError("event_id", "was already accepted for a different event; give this event its own id")
+                reason = FieldError("event_id",
+                                    "was already accepted for a different event; give this event its own id")
                 batch.outcomes[accepted.index] = Outcome("rejected", source, accepted.event_id, accepted.event_type,
                                                          errors=(reason,), conflict=True)
                 batch.refused.append((accepted.index, str(reason)))
@@ -234,27 +233,18 @@ class IngestGateway:
         An event never handed to the producer has its claim released; one handed over but not
         acknowledged in time may still arrive, so its claim stays for the same content only.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
-        sends: list[asyncio.Future[Any]] = []
-        try:
-            async with asyncio.timeout_at(deadline):
-                for a in batch.accepted:
-                    sends.append(await self.producer.send(
-                        agency_topic(a.event_type), a.body, key=a.subject.encode(),
-                        headers=event_headers(a.event_type, a.event_id, a.body, "ingest")))
-        except BROKER_AWAY:
-            pass
-        if sends:
-            await asyncio.wait(sends, timeout=max(0.0, deadline - loop.time()))
-        acknowledged: list[tuple[_Accepted, Any]] = []
+        deliveries = await self.publisher.publish(
+            [OutgoingRecord(agency_topic(a.event_type), a.subject.encode(), a.body,
+                            event_headers(a.event_type, a.event_id, a.body, "ingest")) for a in batch.accepted],
+            self.timeout)
+        acknowledged: list[tuple[_Accepted, Delivery]] = []
         unsent: list[_Accepted] = []
         unknown: list[_Accepted] = []
-        for position, accepted in enumerate(batch.accepted):
-            if position >= len(sends):
+        for accepted, delivery in zip(batch.accepted, deliveries, strict=True):
+            if delivery.acknowledged:
+                acknowledged.append((accepted, delivery))
+            elif delivery.status == "unsent":
                 unsent.append(accepted)
-            elif sends[position].done() and not sends[position].cancelled() and sends[position].exception() is None:
-                acknowledged.append((accepted, sends[position].result()))
             else:
                 unknown.append(accepted)
         for accepted, sent in acknowledged:
@@ -273,11 +263,12 @@ class IngestGateway:
         try:
             async with asyncio.timeout(self.timeout):
                 if unsent:
-                    await self.store.release_claims(self.cluster_id, [a.event_id for a in unsent])
+                    await self.records.release_claims(self.cluster_id, [a.event_id for a in unsent])
                 if unknown:
-                    await self.store.abandon_claims(self.cluster_id, [a.event_id for a in unknown])
-                await self.store.record_accepted(
-                    self.cluster_id, ((a.event_id, m.topic, m.partition, m.offset) for a, m in acknowledged))
+                    await self.records.abandon_claims(self.cluster_id, [a.event_id for a in unknown])
+                await self.records.record_accepted(
+                    self.cluster_id, ((a.event_id, d.topic, _known(d.partition), _known(d.offset))
+                                      for a, d in acknowledged))
         except DATABASE_AWAY as error:
             # The broker has the acknowledged events: they stay accepted. Their claims, left
             # unpublished, lapse after the in-flight time, and the same content may then be sent again.
@@ -301,26 +292,35 @@ class IngestGateway:
             return
         try:
             async with asyncio.timeout(self.timeout):
-                await self.store.record_dead_letters(
+                await self.records.record_dead_letters(
                     (submissions[index].source, reason, submissions[index].raw) for index, reason in batch.refused
                 )
-                sends = []
-                for index, reason in batch.refused:
-                    submission = submissions[index]
-                    headers = dead_letter_headers("ingest", reason, "ContractError", submission.source,
-                                                  submission.format)
-                    kept = withhold_identity_numbers_in_bytes(submission.raw)
-                    if len(kept) > DEAD_LETTER_TOPIC_BYTES:
-                        # A record must fit the broker's limit; PostgreSQL keeps the whole input.
-                        headers += [("size", str(len(submission.raw)).encode()),
-                                    ("sha256", hashlib.sha256(submission.raw).hexdigest().encode())]
-                        kept = kept[:DEAD_LETTER_TOPIC_BYTES]
-                    sends.append(await self.producer.send(
-                        DEADLETTER, kept, key=(_event_id_of(submission) or submission.source).encode(), headers=headers))
-                await asyncio.gather(*sends)
-        except (*DATABASE_AWAY, *BROKER_AWAY) as error:
+        except DATABASE_AWAY as error:
             log.warning("could not keep %d refused submissions (%s); answered 503", len(batch.refused),
                         type(error).__name__)
+            self._unkept(batch)
+            return
+        letters = []
+        for index, reason in batch.refused:
+            submission = submissions[index]
+            headers = dead_letter_headers("ingest", reason, "ContractError", submission.source, submission.format)
+            kept = withhold_identity_numbers_in_bytes(submission.raw)
+            if len(kept) > DEAD_LETTER_TOPIC_BYTES:
+                # A record must fit the broker's limit; PostgreSQL keeps the whole input.
+                headers += [("size", str(len(submission.raw)).encode()),
+                            ("sha256", hashlib.sha256(submission.raw).hexdigest().encode())]
+                kept = kept[:DEAD_LETTER_TOPIC_BYTES]
+            letters.append(OutgoingRecord(DEADLETTER, (_event_id_of(submission) or submission.source).encode(),
+                                          kept, headers))
+        # The broker is a stage of its own, with its own bound (as for accepted events): a large
+        # refused input may take the database most of its bound to keep.
+        started = self.clock()
+        deliveries = await self.publisher.publish(letters, self.timeout)
+        if not all(delivery.acknowledged for delivery in deliveries):
+            log.warning("could not keep %d refused submissions (broker did not acknowledge %s within %.1f s); "
+                        "answered 503", len(batch.refused),
+                        ", ".join(sorted({d.status for d in deliveries if not d.acknowledged})),
+                        self.clock() - started)
             self._unkept(batch)
 
     def _unkept(self, batch: _Batch) -> None:
@@ -330,6 +330,11 @@ class IngestGateway:
             assert refused is not None
             batch.outcomes[index] = Outcome("unavailable", refused.source, refused.event_id, refused.event_type,
                                             errors=(FieldError("dead letters", "cannot be kept right now; retry"),))
+
+
+def _known(value: int | None) -> int:
+    assert value is not None, "an acknowledged record has its partition and offset"
+    return value
 
 
 def _unavailable(source: str, accepted: _Accepted, field: str, reason: str) -> Outcome:
@@ -349,32 +354,8 @@ def _event_id_of(submission: Submission) -> str | None:
     return event_id if isinstance(event_id, str) and UUID_PATTERN.match(event_id) else None
 
 
-class NoStackError(RuntimeError):
-    """Neither a configured nor a running embedded stack to talk to."""
-
-
 # A bulk chunk holds thousands of events: the broker may take longer than for one request.
 BULK_TIMEOUT_SECONDS = 120.0
-
-
-@contextlib.asynccontextmanager
-async def open_gateway(settings: Settings, client: AgencyClient,
-                       timeout: float = BULK_TIMEOUT_SECONDS) -> AsyncIterator[IngestGateway]:
-    """A gateway on the configured (or running embedded) stack submitting as `client`, closed on exit."""
-    if not settings.database_url or not settings.kafka_bootstrap_servers:
-        raise NoStackError("no stack to ingest into: start `riskwatch up`, or set RISKWATCH_KAFKA_BOOTSTRAP_SERVERS "
-                         "and RISKWATCH_DATABASE_URL")
-    if client.agency is None:
-        log.warning("submitting as %s: every agency and unit allowed, recorded under that name", client.name)
-    pool = await create_pool(settings.database_url)
-    producer = new_producer(settings)
-    await producer.start()
-    try:
-        yield IngestGateway(Store(pool), producer, pseudonym_key(settings), await cluster_id(settings),
-                            timeout=timeout, client=client)
-    finally:
-        await producer.stop()
-        await pool.close()
 
 
 async def submit_lines(gateway: IngestGateway, lines: Iterable[tuple[int, bytes]], name: str,

@@ -14,7 +14,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -89,7 +90,8 @@ class Stack:
         deadline = time.monotonic() + timeout
         cluster = await cluster_id(self.settings)
         pool = await create_pool(self.settings.database_url)
-        consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=stage_group(self.settings.consumer_group, "normalize"),
+        consumer = AIOKafkaConsumer(**client_options(self.settings),
+                                    group_id=stage_group(self.settings.consumer_group, "normalize"),
                                     enable_auto_commit=False)
         await consumer.start()
         try:
@@ -129,7 +131,8 @@ async def _backlog(consumer: AIOKafkaConsumer, pool: object, cluster: str) -> in
         committed = await consumer.committed(tp) or 0
         backlog += max(0, ends[tp] - committed)
     rows = await pool.fetch(  # type: ignore[attr-defined]
-        "SELECT kafka_partition, kafka_offset FROM tracking WHERE cluster_id = $1 AND topic = $2", cluster, SUBJECT_EVENTS
+        "SELECT kafka_partition, kafka_offset FROM tracking WHERE cluster_id = $1 AND topic = $2",
+        cluster, SUBJECT_EVENTS,
     )
     tracked = {row["kafka_partition"]: row["kafka_offset"] for row in rows}
     for tp in subject:
@@ -143,27 +146,14 @@ async def _backlog(consumer: AIOKafkaConsumer, pool: object, cluster: str) -> in
            AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.event_id = i.event_id AND q.retried_at IS NULL)""",
         cluster,
     )
-    return backlog
-
-
-async def prepare(settings: Settings) -> list[str]:
-    """Apply migrations and create the topics: everything a process needs before it starts."""
-    from projections.store import create_pool, migrate
-    from streams.kafka import ensure_topics
-
-    assert settings.database_url
-    pool = await create_pool(settings.database_url)
-    try:
-        applied = await migrate(pool)
-    finally:
-        await pool.close()
-    await ensure_topics(settings)
-    return applied
+    return int(backlog)
 
 
 @contextlib.contextmanager
-def started_stack(settings: Settings, *, workers: int = 1, api: bool = True) -> Iterator[Stack]:
-    """Broker and database (embedded unless configured), migrations, topics, workers and API."""
+def started_stack(settings: Settings, *, prepare: Callable[[Settings], Coroutine[Any, Any, object]], workers: int = 1,
+                  api: bool = True) -> Iterator[Stack]:
+    """Broker and database (embedded unless configured), then `prepare` (migrations and topics, given by
+    the composition root, services.bootstrap.started_stack), workers and API."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     with embedded_stack(settings.state_dir, broker=settings.embedded_broker,
                         database=settings.embedded_database) as (broker, database):

@@ -12,6 +12,12 @@ from pydantic import SecretStr
 from services.runtime.settings import Settings
 
 RUNTIME_FILE = "runtime.json"
+
+
+class NoStackError(RuntimeError):
+    """A command that needs a running stack found none configured."""
+
+
 KEY_FILE = "pseudonym.key"
 
 

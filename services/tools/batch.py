@@ -29,14 +29,16 @@ from typing import Any, TextIO
 import asyncpg
 
 from projections.model import SubjectState
-from projections.policy import Policy, default_policy, load_policy
-from projections.store import create_pool, ms_to_datetime
-from services.api.auth import local_operator
+from projections.policy import Policy
+from projections.store import ms_to_datetime
 from schemas.identity import IdentityNumberError, parse_identity_number
-from services.ingest.gateway import Outcome, open_gateway, submit_lines
+from services import bootstrap
+from services.bootstrap import open_gateway, started_stack
+from services.ingest.clients import local_operator
+from services.ingest.gateway import Outcome, submit_lines
 from services.runtime.progress import advance
 from services.runtime.settings import Settings
-from services.runtime.stack import Stack, started_stack
+from services.runtime.stack import Stack
 
 # Rows fetched per query when reading results back for many event ids or subjects.
 _FETCH_CHUNK = 20_000
@@ -170,7 +172,7 @@ class BatchResult:
 
 def read_policy(policy_file: Path | None) -> Policy:
     """The policy the workers will use; a malformed file fails here, before any stack starts."""
-    return load_policy(policy_file) if policy_file else default_policy()
+    return bootstrap.policy_from(policy_file)
 
 
 @contextlib.contextmanager
@@ -222,12 +224,8 @@ async def _ingest_and_collect(stack: Stack, input_path: Path, policy_version: st
                 advance(len(outcomes))
             await stack.wait_until_idle(timeout=_IDLE_TIMEOUT_SECONDS + _IDLE_SECONDS_PER_EVENT * len(wave),
                                         settle=_SETTLE_SECONDS)
-    assert stack.settings.database_url
-    pool = await create_pool(stack.settings.database_url)
-    try:
+    async with bootstrap.database(stack.settings) as pool:
         await _collect(pool, result, lines_of)
-    finally:
-        await pool.close()
     return result
 
 

@@ -22,13 +22,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from projections.store import create_pool
 from schemas.codec import decode_published
-from services.api.auth import NATIONAL, Role, add_user, local_operator
-from services.ingest.gateway import IngestGateway, Submission, open_gateway
-from services.runtime.state import RUNTIME_FILE
+from services import bootstrap
+from services.api.auth import NATIONAL, Role, add_user
+from services.bootstrap import open_gateway, started_stack
+from services.ingest.clients import local_operator
+from services.ingest.gateway import IngestGateway, Submission
 from services.runtime.settings import Settings
-from services.runtime.stack import Stack, started_stack
+from services.runtime.stack import Stack
+from services.runtime.state import RUNTIME_FILE
 from services.tools.synthetic import add_months, subject_histories
 from services.tools.synthetic.units import TOWNS
 from streams.kafka import client_options
@@ -170,7 +172,7 @@ async def _show_alerts(settings: Settings, shown: set[str], echo: Echo) -> None:
 
 def format_alert(alert: dict[str, Any]) -> str:
     """Two lines: when, priority, trigger, subject and audience; then the explanation."""
-    happened = dt.datetime.fromtimestamp(alert["event_time"] / 1000, tz=dt.timezone.utc)
+    happened = dt.datetime.fromtimestamp(alert["event_time"] / 1000, tz=dt.UTC)
     audience = alert["audience"]
     where = audience["region"] or "region withheld (protected victim)"
     if audience["caseload"]:
@@ -183,12 +185,9 @@ def format_alert(alert: dict[str, Any]) -> str:
 async def _console_users(settings: Settings) -> list[tuple[str, Role, str]]:
     """The demo's users and their sign-in tokens."""
     assert settings.database_url, "the demo stack runs its own database"
-    pool = await create_pool(settings.database_url, max_size=1)
-    try:
-        return [(name, role, await add_user(pool, name, role, scope, supervisor=role != Role.OPERATOR))
+    async with bootstrap.user_directory(settings) as users:
+        return [(name, role, await add_user(users, name, role, scope, supervisor=role != Role.OPERATOR))
                 for name, role, scope in CONSOLE_USERS]
-    finally:
-        await pool.close()
 
 
 def _banner(stack: Stack, options: DemoOptions, events: int, tokens: list[tuple[str, Role, str]],
@@ -199,7 +198,8 @@ def _banner(stack: Stack, options: DemoOptions, events: int, tokens: list[tuple[
     for name, role, token in tokens:
         echo(f"    {role.value:<22} {name:<16} {token}")
     echo(f"  API        {stack.api_url}   (interactive docs: {stack.api_url}/docs)")
-    echo(f"  ingest     POST {stack.api_url}/v1/events   or   RISKWATCH_STATE_DIR={state_dir} riskwatch ingest --as-operator FILE")
+    echo(f"  ingest     POST {stack.api_url}/v1/events   or   "
+         f"RISKWATCH_STATE_DIR={state_dir} riskwatch ingest --as-operator FILE")
     echo(f"  logs       {state_dir / 'logs'}")
     echo(f"  feed       {events} synthetic events of {options.subjects} subjects (seed {options.seed}), "
          f"{options.rate:g} a second")

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import HTTPException
 from jwt.algorithms import RSAAlgorithm
 
+from services.adapters.memory.directory import MemoryClientDirectory, MemoryUserDirectory
 from services.workflow.alerts import Status, WorkflowAction, WorkflowRefused, next_status
 from services.api.auth import (
     AgencyClient,
@@ -71,7 +72,7 @@ def jwks_url(provider_key: rsa.RSAPrivateKey) -> Iterator[str]:
 
 def _authenticator(jwks_url: str) -> OidcAuthenticator:
     settings = Settings(oidc_jwks_url=jwks_url, oidc_issuer=ISSUER, oidc_audience=AUDIENCE)
-    authenticator = authenticator_for(settings, pool=None)
+    authenticator = authenticator_for(settings, MemoryUserDirectory())
     assert isinstance(authenticator, OidcAuthenticator)
     return authenticator
 
@@ -116,12 +117,12 @@ def provider(provider_key: rsa.RSAPrivateKey) -> Iterator[str]:
 
 
 async def test_oidc_keys_come_from_the_issuers_discovery_document(provider: str, provider_key: Any) -> None:
-    authenticator = authenticator_for(Settings(oidc_issuer=provider, oidc_audience=AUDIENCE), pool=None)
+    authenticator = authenticator_for(Settings(oidc_issuer=provider, oidc_audience=AUDIENCE), MemoryUserDirectory())
     assert isinstance(authenticator, OidcAuthenticator)
     principal = await authenticator.authenticate(_token(provider_key, iss=provider))
     assert principal is not None and principal.role == Role.INTELLIGENCE_ANALYST
     assert await authenticator.authenticate(_token(provider_key)) is None, "another issuer's token"
-    elsewhere = authenticator_for(Settings(oidc_issuer=provider + "/other", oidc_audience=AUDIENCE), pool=None)
+    elsewhere = authenticator_for(Settings(oidc_issuer=provider + "/other", oidc_audience=AUDIENCE), MemoryUserDirectory())
     assert await elsewhere.authenticate(_token(provider_key, iss=provider + "/other")) is None, "no document there"
 
 
@@ -231,7 +232,7 @@ async def test_users_add_prints_a_token_once_and_keeps_only_its_hash(stack: Stac
 
 async def test_an_oidc_client_credentials_token_is_an_agency_client(jwks_url: str, provider_key: Any) -> None:
     settings = Settings(oidc_jwks_url=jwks_url, oidc_issuer=ISSUER, oidc_audience=AUDIENCE)
-    clients = client_authenticator_for(settings, pool=None)
+    clients = client_authenticator_for(settings, MemoryClientDirectory())
     system = _token(provider_key, sub="svc-1", client_id="rar-syd", riskwatch_role=None, riskwatch_scope=None,
                     preferred_username=None, riskwatch_agency="police",
                     riskwatch_units=["Polisen Region Syd", "Polisen Region Syd Malmö"])

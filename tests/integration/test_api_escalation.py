@@ -15,7 +15,8 @@ from schemas.codec import decode_published
 from services.api.auth import Role
 from services.runtime.embedded import free_port, wait_for_port
 from services.runtime.state import child_environment
-from services.runtime.stack import Stack, started_stack
+from services.bootstrap import started_stack
+from services.runtime.stack import Stack
 from streams.topology import ALERT_WORKFLOW, ALERTS
 from tests.support.api import client, database, read_topic, released_high_risk_subject, user
 from tests.conftest import stack_settings

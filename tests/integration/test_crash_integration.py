@@ -23,12 +23,15 @@ import asyncpg
 import pytest
 
 from projections.digest import document_digest
-from projections.store import Store, create_pool
+from projections.store import create_pool
 from schemas.codec import decode_published
 from services.api.auth import local_operator
+from services.adapters.kafka import KafkaEventPublisher
+from services.adapters.postgres.ingest import PostgresIngestRecords
 from services.ingest.gateway import BULK_TIMEOUT_SECONDS, IngestGateway, Submission
 from services.runtime.state import pseudonym_key
-from services.runtime.stack import Stack, started_stack
+from services.bootstrap import started_stack
+from services.runtime.stack import Stack
 from services.tools.synthetic import generate
 from services.tools.synthetic.records import AgencyEvent
 from streams.kafka import cluster_id, new_producer
@@ -56,7 +59,7 @@ async def ingest_chunk(stack: Stack, lines: list[bytes]) -> None:
     producer = new_producer(stack.settings)
     await producer.start()
     try:
-        gateway = IngestGateway(Store(pool), producer, pseudonym_key(stack.settings), await cluster_id(stack.settings),
+        gateway = IngestGateway(PostgresIngestRecords(pool), KafkaEventPublisher(producer), pseudonym_key(stack.settings), await cluster_id(stack.settings),
                                 timeout=BULK_TIMEOUT_SECONDS)
         outcomes = await gateway.submit([Submission(line, "json", f"line {n}") for n, line in enumerate(lines)],
                                         local_operator())

@@ -20,7 +20,8 @@ import pytest
 from projections.policy import default_policy
 from projections.store import Store, create_pool
 from services.runtime.rebuild import live_digest, rebuild
-from services.runtime.stack import Stack, started_stack
+from services.bootstrap import started_stack
+from services.runtime.stack import Stack
 from tests.support.api import agency_token
 from tests.conftest import stack_settings
 from tests.support.polling import until

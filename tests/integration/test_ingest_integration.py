@@ -14,6 +14,7 @@ import pytest
 
 from schemas.codec import decode_event, encode_event
 from schemas.json_format import event_from_json
+from services.adapters.postgres.directory import PostgresClientDirectory
 from services.api.auth import Role, add_client, token_hash
 from services.runtime.stack import Stack
 from streams.topology import AGENCY_TOPICS, ALL_TOPICS, DEADLETTER
@@ -261,7 +262,7 @@ async def test_events_need_an_agency_client_token(stack: Stack) -> None:
     person = await user(stack, Role.ADMIN)
     assert (await post(stack, document, token=person)).status_code == 401, "a user's token is not a client's"
     async with database(stack) as pool:
-        token = await add_client(pool, f"revoked-{uuid.uuid4().hex[:6]}", "police", ["Polisen Region Stockholm"])
+        token = await add_client(PostgresClientDirectory(pool), f"revoked-{uuid.uuid4().hex[:6]}", "police", ["Polisen Region Stockholm"])
         assert (await post(stack, document, token=token)).status_code == 202
         await pool.execute("UPDATE agency_client SET revoked_at = now() WHERE token_hash = $1", token_hash(token))
     assert (await post(stack, dict(document, event_id=str(uuid.uuid4())), token=token)).status_code == 401

@@ -21,7 +21,8 @@ from projections.store import BatchEffects, Store
 from services.runtime.metrics import QUARANTINED
 from services.runtime.rebuild import live_digest, rebuild
 from services.runtime.state import child_environment
-from services.runtime.stack import Stack, started_stack
+from services.bootstrap import started_stack
+from services.runtime.stack import Stack
 from services.worker import WorkerRuntime, build_stages
 from streams.consume import Record, StageDefect, run_stage
 from streams.kafka import new_producer
@@ -129,7 +130,9 @@ def bare_stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 async def test_a_record_failing_alone_is_quarantined_the_rest_applied_and_retry_applies_it(bare_stack: Stack) -> None:
-    from services.api.auth import local_operator
+    from services.adapters.kafka import KafkaEventPublisher
+    from services.adapters.postgres.ingest import PostgresIngestRecords
+    from services.ingest.clients import local_operator
     from services.ingest.gateway import IngestGateway, Submission
     from services.runtime.state import pseudonym_key
     from streams.kafka import cluster_id
@@ -148,7 +151,8 @@ async def test_a_record_failing_alone_is_quarantined_the_rest_applied_and_retry_
              for stage in stages]
     before = QUARANTINED.labels("risk", "invalid_value")._value.get()
     try:
-        gateway = IngestGateway(runtime.store, runtime.producer, pseudonym_key(stack.settings),
+        gateway = IngestGateway(PostgresIngestRecords(runtime.store.pool), KafkaEventPublisher(runtime.producer),
+                                pseudonym_key(stack.settings),
                                 await cluster_id(stack.settings), client=local_operator())
         outcomes = await gateway.submit([Submission(json.dumps(d).encode(), "json", f"line {n}")
                                          for n, d in enumerate(documents)])

@@ -14,7 +14,7 @@ from schemas.codec import decode_published
 from services.api.auth import local_operator
 from services.tools.benchmark.phases import wait_until_applied
 from services.tools.benchmark.workload import Throughput, inject_paced
-from services.ingest.gateway import open_gateway
+from services.bootstrap import open_gateway
 from services.runtime.stack import Stack
 from streams.kafka import client_options
 from streams.topology import ALERTS

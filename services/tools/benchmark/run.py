@@ -29,9 +29,10 @@ from services.tools.benchmark.phases import (
 from services.tools.benchmark.report import BenchReport, PipelineRun, describe_machine
 from services.tools.benchmark.sweep import NEW_EVENTS, Sweep, sweep
 from services.tools.benchmark.workload import Ingested, preload, synthetic_events
-from services.ingest.gateway import open_gateway
+from services.bootstrap import open_gateway
 from services.runtime.settings import Settings
-from services.runtime.stack import Stack, started_stack
+from services.bootstrap import started_stack
+from services.runtime.stack import Stack
 
 Echo = Callable[[str], None]
 

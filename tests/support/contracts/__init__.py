@@ -1,1 +1,1 @@
-"""Contract suites: one abstract test class per port, run on the in-memory twin and on PostgreSQL."""
+"""Contract suites: one abstract test class per port, run on the real adapter and on its twin."""
