@@ -311,7 +311,7 @@ def scored(state: SubjectState, at: int, policy: Policy, *,
         start = bisect.bisect_left(state.events, at - policy.horizon_ms, key=_event_time)
         in_horizon = state.events[start:bisect.bisect_right(state.events, at, lo=start, key=_event_time)]
         facts = [event for event in in_horizon if event.source_type != OVERRIDE]
-        return score(facts, at, policy), [event for event in in_horizon if event.source_type == OVERRIDE]
+        return score(facts, at, policy, named=named), [event for event in in_horizon if event.source_type == OVERRIDE]
     return state.ledger.scored(policy).score(state.events[0].sort_key, state.events[-1].sort_key, at, named=named)
 
 
