@@ -324,7 +324,15 @@ def _level(state: SubjectState, at: int, policy: Policy, *, named: bool = True) 
     latest = None
     if end and state.events[end - 1].event_time >= at - policy.horizon_ms:
         latest = state.events[end - 1].event_time  # of the latest event (fact or override) in the horizon
-    return _judged(scoring, overrides, policy, latest, current_assessment(state.events, at, policy, end=end))
+    if end and _ledgered(state) and policy.assessment_valid_ms is not None:
+        # current_assessment's look back, by bisection: a long history has many events in the window
+        structured = state.ledger.latest_assessed(
+            max(state.events[0].sort_key, (at - min(policy.assessment_valid_ms, policy.horizon_ms), "")),
+            state.events[end - 1].sort_key,
+        )
+    else:
+        structured = current_assessment(state.events, at, policy, end=end)
+    return _judged(scoring, overrides, policy, latest, structured)
 
 
 def _judged(scoring: Scoring, overrides: Sequence[RiskEvent], policy: Policy, latest: int | None,
