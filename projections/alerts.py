@@ -165,29 +165,12 @@ def _recheck(before: SubjectState, after: SubjectState, event: RiskEvent, policy
     at = event.event_time
     if event.event_id in before.event_ids or event.event_id not in after.event_ids:
         return []
-    context, firings = _fired(before, after, event, assess_brief(after, at, policy), policy)
+    context = _Context(after, event, assess_brief(before, at, policy), assess_brief(after, at, policy), policy)
+    firings = [firing for rule in _RULES if (firing := rule(context)) is not None]
     if not firings:
         return []
     now = assess(after, at, policy)
     return [_alert(context, firing, now) for firing in firings]
-
-
-def _fired(before: SubjectState, after: SubjectState, event: RiskEvent, now: Brief,
-           policy: Policy) -> tuple[_Context, list[_Firing]]:
-    """The rules' firings for `event`, and the context they read.
-
-    The level before the event matters only to rules that cannot fire below the level a rise must
-    reach, without a second victim now, or for an event other than a release: then the rules first
-    run with the level after standing in for it (so those rules stay silent), and `before` is
-    assessed only if another rule fires, for the alert's level before.
-    """
-    at = event.event_time
-    if now.level < policy.level_rose_from and now.victims < 2 and event.source_type not in RELEASE_EVENTS:
-        context = _Context(after, event, now, now, policy)
-        if not any(rule(context) is not None for rule in _RULES):
-            return context, []
-    context = _Context(after, event, assess_brief(before, at, policy), now, policy)
-    return context, [firing for rule in _RULES if (firing := rule(context)) is not None]
 
 
 def _sort_key(event: RiskEvent) -> tuple[int, str]:
@@ -205,7 +188,8 @@ def evaluate_event(
     if event.source_type not in TICKS and event.event_id not in after.event_ids:
         # Too old for the state to keep: it changes nothing, so it calls no one.
         return [], now
-    context, firings = _fired(before, after, event, Brief(now.level, now.components.victims), policy)
+    context = _Context(after, event, assess_brief(before, at, policy), Brief(now.level, now.components.victims), policy)
+    firings = [firing for rule in _RULES if (firing := rule(context)) is not None]
     return [_alert(context, firing, now) for firing in firings], now
 
 
