@@ -127,7 +127,7 @@ class _Context:
     after: SubjectState
     event: RiskEvent
     was: Brief
-    now: Assessment
+    now: Brief  # what the rules read of the assessment after the event
     policy: Policy
 
 
@@ -150,8 +150,22 @@ def evaluate_arrival(
     alerts: list[Alert] = []
     for index in range(position, len(after.events)):
         earlier = after.prefix(index)  # shares after's ledger: each re-check costs no rebuild
-        alerts += evaluate_event(earlier, fold(earlier, after.events[index]), after.events[index], policy)[0]
+        alerts += _recheck(earlier, fold(earlier, after.events[index]), after.events[index], policy)
     return alerts, assess(after, event.event_time, policy)
+
+
+def _recheck(before: SubjectState, after: SubjectState, event: RiskEvent, policy: Policy) -> list[Alert]:
+    """`evaluate_event`'s alerts, without its assessment: the rules read only the level and the
+    victim count, so the full assessment (contributions, explanation) is made only for an alert."""
+    at = event.event_time
+    if event.event_id in before.event_ids or event.event_id not in after.event_ids:
+        return []
+    context = _Context(after, event, assess_brief(before, at, policy), assess_brief(after, at, policy), policy)
+    firings = [firing for rule in _RULES if (firing := rule(context)) is not None]
+    if not firings:
+        return []
+    now = assess(after, at, policy)
+    return [_alert(context, firing, now) for firing in firings]
 
 
 def _sort_key(event: RiskEvent) -> tuple[int, str]:
@@ -169,9 +183,9 @@ def evaluate_event(
     if event.source_type not in TICKS and event.event_id not in after.event_ids:
         # Too old for the state to keep: it changes nothing, so it calls no one.
         return [], now
-    context = _Context(after, event, assess_brief(before, at, policy), now, policy)
+    context = _Context(after, event, assess_brief(before, at, policy), Brief(now.level, now.components.victims), policy)
     firings = [firing for rule in _RULES if (firing := rule(context)) is not None]
-    return [_alert(context, firing) for firing in firings], now
+    return [_alert(context, firing, now) for firing in firings], now
 
 
 def _level_rose(context: _Context) -> _Firing | None:
@@ -262,7 +276,7 @@ def _unknown_to_police(context: _Context) -> _Firing | None:
 
 
 def _second_victim(context: _Context) -> _Firing | None:
-    if not (context.was.victims == 1 and context.now.components.victims >= 2):
+    if not (context.was.victims == 1 and context.now.victims >= 2):
         return None
     return _Firing(Trigger.SECOND_VICTIM, HIGH_PRIORITY, "a second distinct victim")
 
@@ -279,8 +293,8 @@ _RULES: tuple[Callable[[_Context], _Firing | None], ...] = (
 )
 
 
-def _alert(context: _Context, firing: _Firing) -> Alert:
-    event, now = context.event, context.now
+def _alert(context: _Context, firing: _Firing, now: Assessment) -> Alert:
+    event = context.event
     protected = sum(1 for victim in event.victims if victim.protected_identity)
     caseload = event.unit if firing.trigger == Trigger.RELEASE_AT_HIGH and not protected else None
     return Alert(

@@ -27,8 +27,9 @@ class Stamp(NamedTuple):
 
     @property
     def exact(self) -> int:
-        """w x 2^e as an integer over 2^WEIGHT_BITS."""
-        return exact_fraction(self.w, WEIGHT_BITS) << self.e
+        """w x 2^e as an integer over 2^WEIGHT_BITS (what exact_fraction(w, WEIGHT_BITS) << e gives:
+        w in [1, 2] has no binary digit below 2^-52, so w x 2^53 is a whole float, exactly)."""
+        return int(self.w * _WEIGHT_SCALE) << self.e
 
 
 def stamp(t: int, half_life_ms: int) -> Stamp:
@@ -46,7 +47,18 @@ def exact_fraction(value: float, bits: int) -> int:
 
 
 def exact_gravity(gravity: float) -> int:
-    return exact_fraction(gravity, GRAVITY_BITS)
+    exact = _EXACT_GRAVITY.get(gravity)
+    if exact is None:
+        exact = exact_fraction(gravity, GRAVITY_BITS)
+        if len(_EXACT_GRAVITY) < _EXACT_GRAVITIES_KEPT:
+            _EXACT_GRAVITY[gravity] = exact
+    return exact
+
+
+_WEIGHT_SCALE = float(1 << WEIGHT_BITS)
+# A policy has a few distinct gravities, and every assessment converts each of its events' again.
+_EXACT_GRAVITY: dict[float, int] = {}
+_EXACT_GRAVITIES_KEPT = 1024
 
 
 def gravity_value(total: int) -> float:

@@ -20,8 +20,18 @@ def projection_digest(assessments: Iterable[tuple[str, Assessment]]) -> str:
 
 def document_digest(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> str:
     """The same digest over assessments already in their dict form (as stored by the live pipeline)."""
-    entries = sorted(_canonical([subject, document]) for subject, document in documents)
-    return hashlib.sha256(f"[{','.join(entries)}]".encode()).hexdigest()
+    return entries_digest(digest_entry(subject, document) for subject, document in documents)
+
+
+def digest_entry(subject: str, document: Mapping[str, Any]) -> str:
+    """One (subject, assessment) pair as the digest reads it; made where the document is (a rebuild's
+    processes), so that only the text travels and the digest is a sort and a hash."""
+    return _canonical([subject, document])
+
+
+def entries_digest(entries: Iterable[str]) -> str:
+    """The digest over `digest_entry` texts, in any order."""
+    return hashlib.sha256(f"[{','.join(sorted(entries))}]".encode()).hexdigest()
 
 
 def _canonical(value: object) -> str:

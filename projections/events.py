@@ -6,8 +6,9 @@ Times are epoch milliseconds UTC. Only pseudonyms are carried: normalize refuses
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -87,6 +88,32 @@ class Victim:
     pseudonym: str
     protected_identity: bool
 
+    def __post_init__(self) -> None:
+        # a subject's events name the same few victims: one string each, however many events
+        object.__setattr__(self, "pseudonym", _interned(self.pseudonym))
+
+
+# Fields whose values repeat across events (the subject's within a state, the rest across all):
+# interned, so an event holds a reference, not a copy. Interned strings are freed when unused.
+_SHARED_TEXT = ("subject", "source_type", "agency", "region", "unit", "offence")
+_NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+_MARKER_SETS: dict[frozenset[str], frozenset[str]] = {}
+_MARKER_SETS_KEPT = 4096  # distinct marker sets shared; past that (never seen in practice) each event has its own
+
+
+def _interned(value: Any) -> Any:
+    return sys.intern(value) if type(value) is str else value
+
+
+def _shared_markers(markers: Iterable[str]) -> frozenset[str]:
+    markers = frozenset(markers)
+    shared = _MARKER_SETS.get(markers)
+    if shared is not None:
+        return shared
+    if len(_MARKER_SETS) < _MARKER_SETS_KEPT:
+        _MARKER_SETS[markers] = markers = frozenset(_interned(marker) for marker in markers)
+    return markers
+
 
 @dataclass(frozen=True, slots=True)
 class RiskEvent:
@@ -105,9 +132,19 @@ class RiskEvent:
 
     def __post_init__(self) -> None:
         # Frozen all the way down: a state shares its events with the states folded from it.
-        object.__setattr__(self, "markers", frozenset(self.markers))
-        object.__setattr__(self, "victims", tuple(self.victims))
-        object.__setattr__(self, "attributes", MappingProxyType(dict(sorted(self.attributes.items()))))
+        # A worker keeps thousands of states: the few distinct names, marker sets and empty
+        # attribute maps are shared by every event that has them, not held once per event.
+        put = object.__setattr__
+        for name in _SHARED_TEXT:
+            value = getattr(self, name)
+            if type(value) is str:
+                put(self, name, sys.intern(value))
+        put(self, "markers", _shared_markers(self.markers))
+        put(self, "victims", tuple(self.victims))
+        attributes = self.attributes
+        put(self, "attributes", _NO_ATTRIBUTES if not attributes else MappingProxyType(
+            {_interned(key): value for key, value in sorted(attributes.items())}
+        ))
 
     @property
     def sort_key(self) -> tuple[int, str]:

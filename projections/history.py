@@ -10,7 +10,9 @@ range of events is found by bisection and its sums are differences of exact pref
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import heapq
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from projections.decay import Stamp, decay, decayed_value, exact_gravity, gravity_value, stamp
@@ -25,7 +27,6 @@ from projections.scoring import (
     multiple_victims,
     ranking,
     scoring,
-    weighing_most,
 )
 
 Key = tuple[int, str]
@@ -150,17 +151,15 @@ class _Scored:
         multipliers = self._multipliers(low, high, at)
         if len(victims) >= 2:
             multipliers.append(multiple_victims(with_victims, policy))
-        # within one gravity the latest weigh most: the latest few of each gravity hold the top ones,
-        # of the horizon and of the frequency window (its latest few are among the horizon's)
-        candidates = self._weighing_most(low, high, now) if named else []
+        heaviest = self._heaviest(low, high, now) if named else []
         scored = scoring(
             separations=self.separations.between(low, high) if named else (),
-            harmful=weighing_most(candidates),
+            harmful=_in_order(heaviest),
             last_harmful=harmful.keys[j - 1] if i < j else None,
-            gravest=max(candidates, key=ranking) if candidates else None,
+            gravest=heaviest[0] if heaviest else None,
             total_gravity=gravity_value(harmful.gravity_sums[j] - harmful.gravity_sums[i]),
             weighted_gravity=decayed_value(harmful.weight_sums[j] - harmful.weight_sums[i], now),
-            frequent=weighing_most(item for item in candidates if item.event.sort_key >= frequent_low),
+            frequent=_in_order(self._heaviest(frequent_low, high, now)) if named else (),
             frequent_count=j - bisect.bisect_left(harmful.keys, frequent_low, i, j),
             escalation=escalation,
             escalation_events=escalation_events,
@@ -171,16 +170,21 @@ class _Scored:
         )
         return scored, self.overrides.between(low, high)
 
-    def _weighing_most(self, low: Key, high: Key, now: Stamp) -> list[Weighted]:
-        """The latest CONTRIBUTION_EVENTS of each gravity: the events weighing most are among them."""
-        candidates = []
+    def _heaviest(self, low: Key, high: Key, now: Stamp) -> list[Weighted]:
+        """The CONTRIBUTION_EVENTS harmful events with low <= key <= high weighing most, heaviest first.
+
+        Within one gravity the later event weighs more, so each gravity's events are read from its
+        latest backwards and merged: a few more than CONTRIBUTION_EVENTS are weighed, not every
+        gravity's latest CONTRIBUTION_EVENTS (ranking by weight, then sort key, as `weighing_most`).
+        """
+        runs = []
         for gravity, run in self.by_gravity.items():
             i, j = run.span(low, high)
-            candidates.extend(
-                Weighted(run.events[k], gravity, decay(run.stamps[k], now))
-                for k in range(max(i, j - CONTRIBUTION_EVENTS), j)
-            )
-        return candidates
+            if i < j:
+                runs.append(_backwards(run, gravity, max(i, j - CONTRIBUTION_EVENTS), j, now))
+        if len(runs) == 1:
+            return list(runs[0])
+        return list(itertools.islice(heapq.merge(*runs, key=ranking, reverse=True), CONTRIBUTION_EVENTS))
 
     def _escalation(self, low: Key, high: Key, at: int, now: Stamp,
                     named: bool) -> tuple[float, tuple[RiskEvent, ...]]:
@@ -236,6 +240,20 @@ class _Scored:
 
 _NONE = _Run()  # stands for a run no event has joined; never added to
 
+
+def _backwards(run: _Harmful, gravity: float, start: int, end: int, now: Stamp) -> Iterator[Weighted]:
+    events, stamps = run.events, run.stamps
+    for k in range(end - 1, start - 1, -1):
+        yield Weighted(events[k], gravity, decay(stamps[k], now))
+
+
+def _in_order(weighted: list[Weighted]) -> tuple[RiskEvent, ...]:
+    return tuple(sorted((item.event for item in weighted), key=_sort_key))
+
+
+def _sort_key(event: RiskEvent) -> Key:
+    return event.sort_key
+
 _JOINED: dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]] = {}
 
 
@@ -261,6 +279,7 @@ class Ledger:
         self.keys: list[Key] = []
         self.events: list[RiskEvent] = []
         self.ids: dict[str, Key] = {}
+        self.assessed = _Run()  # events carrying a structured assessment's level (any policy's floor)
         self._scored: dict[str, _Scored] = {}  # policy version -> lists
         for event in events:
             self.append(event)
@@ -274,8 +293,15 @@ class Ledger:
         self.keys.append(event.sort_key)
         self.events.append(event)
         self.ids[event.event_id] = event.sort_key
+        if "assessed_level" in event.attributes:
+            self.assessed.add(event)
         for scored in self._scored.values():
             scored.add(event)
+
+    def latest_assessed(self, low: Key, high: Key) -> RiskEvent | None:
+        """The latest event with a structured assessment's level and low <= key <= high, if any."""
+        found = self.assessed.latest(low, high, 1)
+        return found[0] if found else None
 
     def follows(self, key: Key, event: RiskEvent) -> bool:
         """Whether `event` is the ledger's next event after `key`."""

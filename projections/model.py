@@ -311,7 +311,7 @@ def scored(state: SubjectState, at: int, policy: Policy, *,
         start = bisect.bisect_left(state.events, at - policy.horizon_ms, key=_event_time)
         in_horizon = state.events[start:bisect.bisect_right(state.events, at, lo=start, key=_event_time)]
         facts = [event for event in in_horizon if event.source_type != OVERRIDE]
-        return score(facts, at, policy), [event for event in in_horizon if event.source_type == OVERRIDE]
+        return score(facts, at, policy, named=named), [event for event in in_horizon if event.source_type == OVERRIDE]
     return state.ledger.scored(policy).score(state.events[0].sort_key, state.events[-1].sort_key, at, named=named)
 
 
@@ -324,7 +324,15 @@ def _level(state: SubjectState, at: int, policy: Policy, *, named: bool = True) 
     latest = None
     if end and state.events[end - 1].event_time >= at - policy.horizon_ms:
         latest = state.events[end - 1].event_time  # of the latest event (fact or override) in the horizon
-    return _judged(scoring, overrides, policy, latest, current_assessment(state.events, at, policy, end=end))
+    if end and _ledgered(state) and policy.assessment_valid_ms is not None:
+        # current_assessment's look back, by bisection: a long history has many events in the window
+        structured = state.ledger.latest_assessed(
+            max(state.events[0].sort_key, (at - min(policy.assessment_valid_ms, policy.horizon_ms), "")),
+            state.events[end - 1].sort_key,
+        )
+    else:
+        structured = current_assessment(state.events, at, policy, end=end)
+    return _judged(scoring, overrides, policy, latest, structured)
 
 
 def _judged(scoring: Scoring, overrides: Sequence[RiskEvent], policy: Policy, latest: int | None,

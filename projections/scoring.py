@@ -91,40 +91,63 @@ def _event_gravity(event: RiskEvent, policy: Policy) -> float:
     return gravity
 
 
-def score(facts: Sequence[RiskEvent], at: int, policy: Policy) -> Scoring:
+def score(facts: Sequence[RiskEvent], at: int, policy: Policy, *, named: bool = True) -> Scoring:
     """Score the facts (sorted, all at or before `at`, within the horizon) at time `at`, from scratch.
 
     The reference: `projections.history` keeps the same sums per event and must give the same bits.
+    Unless `named`, the event lists are left empty (as the ledger's are): the level and the victims
+    need none of them.
     """
-    now = stamp(at, policy.half_life_ms)
-    harmful = [(event, gravity) for event in facts if (gravity := event_gravity(event, policy)) > 0]
-    stamps = [stamp(event.event_time, policy.half_life_ms) for event, _ in harmful]
-    total_gravity = gravity_value(sum(exact_gravity(gravity) for _, gravity in harmful))
-    weighted_gravity = decayed_value(
-        sum(exact_gravity(gravity) * when.exact for (_, gravity), when in zip(harmful, stamps)), now
-    )
-    weighted = [Weighted(event, gravity, decay(when, now)) for (event, gravity), when in zip(harmful, stamps)]
-    frequent = [item for item in weighted if at - item.event.event_time <= policy.frequency_window_ms]
+    half_life = policy.half_life_ms
+    now = stamp(at, half_life)
+    harmful: list[tuple[RiskEvent, float]] = []
+    stamps: list[Stamp] = []
+    for event in facts:
+        gravity = event_gravity(event, policy)
+        if gravity > 0:
+            harmful.append((event, gravity))
+            stamps.append(stamp(event.event_time, half_life))
+    exact = [exact_gravity(gravity) for _, gravity in harmful]
+    total_gravity = gravity_value(sum(exact))
+    weighted_gravity = decayed_value(sum(gravity * when.exact for gravity, when in zip(exact, stamps)), now)
+    frequent_from = at - policy.frequency_window_ms  # at - t <= window, in whole milliseconds
     escalation, escalation_events = _escalation(harmful, stamps, now, at, policy)
     victims = frozenset(victim.pseudonym for event in facts for victim in event.victims)
-    with_victims = tuple(event for event in facts if event.victims)[-CONTRIBUTION_EVENTS:]
+    with_victims = tuple(event for event in facts if event.victims)[-CONTRIBUTION_EVENTS:] if named else ()
     multipliers = _active_multipliers(facts, at, policy)
     if len(victims) >= 2:
         multipliers.append(multiple_victims(with_victims, policy))
+    if named:
+        weighted = [Weighted(event, gravity, decay(when, now)) for (event, gravity), when in zip(harmful, stamps)]
+        frequent = [item for item in weighted if item.event.event_time >= frequent_from]
+        harmful_named, frequent_named = weighing_most(weighted, ordered=True), weighing_most(frequent, ordered=True)
+        gravest, frequent_count = (max(weighted, key=ranking) if weighted else None), len(frequent)
+    else:
+        harmful_named = frequent_named = escalation_events = ()
+        gravest, frequent_count = None, sum(1 for event, _ in harmful if event.event_time >= frequent_from)
     return scoring(
-        separations=tuple(event for event in facts if Marker.SEPARATION in event.markers),
-        harmful=weighing_most(weighted), last_harmful=harmful[-1][0].sort_key if harmful else None,
-        gravest=max(weighted, key=ranking) if weighted else None, total_gravity=total_gravity,
-        weighted_gravity=weighted_gravity, frequent=weighing_most(frequent), frequent_count=len(frequent),
+        separations=tuple(event for event in facts if Marker.SEPARATION in event.markers) if named else (),
+        harmful=harmful_named, last_harmful=harmful[-1][0].sort_key if harmful else None,
+        gravest=gravest, total_gravity=total_gravity,
+        weighted_gravity=weighted_gravity, frequent=frequent_named, frequent_count=frequent_count,
         escalation=escalation, escalation_events=escalation_events, victims=victims, with_victims=with_victims,
         multipliers=multipliers, policy=policy,
     )
 
 
-def weighing_most(weighted: Iterable[Weighted]) -> tuple[RiskEvent, ...]:
-    """The CONTRIBUTION_EVENTS events weighing most (the latest of equals), in sort-key order."""
+def weighing_most(weighted: Iterable[Weighted], *, ordered: bool = False) -> tuple[RiskEvent, ...]:
+    """The CONTRIBUTION_EVENTS events weighing most (the latest of equals), in sort-key order.
+
+    `ordered`: a list already in sort-key order, whose few items then need no ranking at all.
+    """
+    if ordered and isinstance(weighted, list) and len(weighted) <= CONTRIBUTION_EVENTS:
+        return tuple(item.event for item in weighted)
     top = sorted(weighted, key=ranking)[-CONTRIBUTION_EVENTS:]
-    return tuple(sorted((item.event for item in top), key=lambda event: event.sort_key))
+    return tuple(sorted((item.event for item in top), key=_sort_key))
+
+
+def _sort_key(event: RiskEvent) -> tuple[int, str]:
+    return event.sort_key
 
 
 def scoring(*, separations: tuple[RiskEvent, ...], harmful: tuple[RiskEvent, ...],

@@ -1,8 +1,9 @@
 """Rebuild: every projection recomputed from the event archive, and its digest.
 
 The archive streams in subject order; whole subjects go in chunks to one process per core,
-which decode, fold and assess them. The digest is taken over the sorted (subject, assessment)
-documents, so it does not depend on which process assessed whom.
+which decode, fold and assess them and write each result as the digest reads it. The digest is
+taken over the sorted (subject, assessment) documents, so it does not depend on which process
+assessed whom.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
-from projections.digest import document_digest
+from projections.digest import digest_entry, document_digest, entries_digest
 from projections.events import RiskEvent
 from projections.model import assess, empty_state, fold_all
 from projections.policy import Policy
@@ -40,15 +40,16 @@ class RebuildResult:
         return self.events / self.seconds if self.seconds else float("inf")
 
 
-def assess_subjects(subjects: Sequence[Sequence[bytes]]) -> list[tuple[str, dict[str, Any]]]:
-    """Each subject's archived bodies folded into one state, assessed at its latest event."""
+def assess_subjects(subjects: Sequence[Sequence[bytes]]) -> list[str]:
+    """Each subject's archived bodies folded into one state, assessed at its latest event: the
+    digest's entry of each (`projections.digest.digest_entry`)."""
     assert _policy is not None, "the rebuild's policy is set before its processes start"
     assessed = []
     for bodies in subjects:
         events = [RiskEvent.from_record(decode_risk_event(body)) for body in bodies]
         state = fold_all(empty_state(events[0].subject), events)
         at = max(event.event_time for event in events)
-        assessed.append((state.subject, assess(state, at, _policy).to_dict()))
+        assessed.append(digest_entry(state.subject, assess(state, at, _policy).to_dict()))
     return assessed
 
 
@@ -63,8 +64,8 @@ async def rebuild(store: Store, policy: Policy, processes: int | None = None) ->
         ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) if count > 1 else None
     )
     loop = asyncio.get_running_loop()
-    pending: list[asyncio.Future[list[tuple[str, dict[str, Any]]]]] = []
-    documents: list[tuple[str, dict[str, Any]]] = []
+    pending: list[asyncio.Future[list[str]]] = []
+    documents: list[str] = []
     chunk: list[list[bytes]] = []
     chunk_events = events = 0
 
@@ -97,7 +98,7 @@ async def rebuild(store: Store, policy: Policy, processes: int | None = None) ->
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     advance(events % 1000)
-    return RebuildResult(len(documents), events, time.perf_counter() - started, document_digest(documents))
+    return RebuildResult(len(documents), events, time.perf_counter() - started, entries_digest(documents))
 
 
 async def live_digest(store: Store) -> str:
