@@ -117,7 +117,7 @@ INSTRUMENT_NAMES: Mapping[str, str] = {
 def assessment_phrase(assessment: RiskEvent) -> str:
     """The structured assessment in words: instrument, conclusion, agency and date."""
     instrument = assessment.attributes.get("instrument", "")
-    day = dt.datetime.fromtimestamp(assessment.event_time / 1000, tz=dt.timezone.utc).date().isoformat()
+    day = dt.datetime.fromtimestamp(assessment.event_time / 1000, tz=dt.UTC).date().isoformat()
     return (
         f"{INSTRUMENT_NAMES.get(instrument, instrument.replace('_', ' ') or 'structured')} assessment "
         f"{assessment.attributes['assessed_level']} by {agency_name(assessment.agency)} on {day}"

@@ -109,7 +109,8 @@ def score(facts: Sequence[RiskEvent], at: int, policy: Policy, *, named: bool = 
             stamps.append(stamp(event.event_time, half_life))
     exact = [exact_gravity(gravity) for _, gravity in harmful]
     total_gravity = gravity_value(sum(exact))
-    weighted_gravity = decayed_value(sum(gravity * when.exact for gravity, when in zip(exact, stamps)), now)
+    weighted_gravity = decayed_value(
+        sum(gravity * when.exact for gravity, when in zip(exact, stamps, strict=True)), now)
     frequent_from = at - policy.frequency_window_ms  # at - t <= window, in whole milliseconds
     escalation, escalation_events = _escalation(harmful, stamps, now, at, policy)
     victims = frozenset(victim.pseudonym for event in facts for victim in event.victims)
@@ -118,7 +119,8 @@ def score(facts: Sequence[RiskEvent], at: int, policy: Policy, *, named: bool = 
     if len(victims) >= 2:
         multipliers.append(multiple_victims(with_victims, policy))
     if named:
-        weighted = [Weighted(event, gravity, decay(when, now)) for (event, gravity), when in zip(harmful, stamps)]
+        weighted = [Weighted(event, gravity, decay(when, now))
+                    for (event, gravity), when in zip(harmful, stamps, strict=True)]
         frequent = [item for item in weighted if item.event.event_time >= frequent_from]
         harmful_named, frequent_named = weighing_most(weighted, ordered=True), weighing_most(frequent, ordered=True)
         gravest, frequent_count = (max(weighted, key=ranking) if weighted else None), len(frequent)
@@ -200,7 +202,7 @@ def _escalation(harmful: Sequence[tuple[RiskEvent, float]], stamps: Sequence[Sta
     recent = [(event, gravity) for event, gravity in harmful if at - event.event_time <= policy.escalation_recent_ms]
     earlier = [
         (event, gravity, when)
-        for (event, gravity), when in zip(harmful, stamps)
+        for (event, gravity), when in zip(harmful, stamps, strict=True)
         if at - event.event_time > policy.escalation_recent_ms
     ]
     if not recent or not earlier:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ssl
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -92,10 +94,8 @@ async def ensure_topics(settings: KafkaSettings) -> None:
             if name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created them first
     finally:
         await admin.close()
 
@@ -185,7 +185,8 @@ def dead_letter_headers(stage: str, error: str, error_class: str, source: str, i
         topic, partition, offset = position
         headers += [("__connect.errors.topic", topic.encode()), ("__connect.errors.partition", str(partition).encode()),
                     ("__connect.errors.offset", str(offset).encode())]
-    return headers + [
+    return [
+        *headers,
         ("__connect.errors.stage", stage.encode()),
         ("__connect.errors.exception.class.name", error_class.encode()),
         ("__connect.errors.exception.message", withhold_identity_numbers(error).encode()),

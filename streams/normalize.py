@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 

@@ -52,13 +52,13 @@ def jwks_url(provider_key: rsa.RSAPrivateKey) -> Iterator[str]:
     body = json.dumps({"keys": [{**public, "kid": "key-1", "use": "sig", "alg": "RS256"}]}).encode()
 
     class Jwks(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = HTTPServer(("127.0.0.1", 0), Jwks)
@@ -94,14 +94,14 @@ def provider(provider_key: rsa.RSAPrivateKey) -> Iterator[str]:
     documents: dict[str, bytes] = {"/realms/police/certs": keys}
 
     class Provider(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             body = documents.get(self.path)
             self.send_response(200 if body else 404)
             self.send_header("content-type", "application/json")
             self.end_headers()
             self.wfile.write(body or b"{}")
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = HTTPServer(("127.0.0.1", 0), Provider)
@@ -122,7 +122,8 @@ async def test_oidc_keys_come_from_the_issuers_discovery_document(provider: str,
     principal = await authenticator.authenticate(_token(provider_key, iss=provider))
     assert principal is not None and principal.role == Role.INTELLIGENCE_ANALYST
     assert await authenticator.authenticate(_token(provider_key)) is None, "another issuer's token"
-    elsewhere = authenticator_for(Settings(oidc_issuer=provider + "/other", oidc_audience=AUDIENCE), MemoryUserDirectory())
+    elsewhere = authenticator_for(Settings(oidc_issuer=provider + "/other", oidc_audience=AUDIENCE),
+                                  MemoryUserDirectory())
     assert await elsewhere.authenticate(_token(provider_key, iss=provider + "/other")) is None, "no document there"
 
 

@@ -86,7 +86,8 @@ async def test_bulk_acknowledge_is_all_or_nothing(stack: Stack) -> None:
         unknown = await http.post("/v1/cases/acknowledge",
                                   json={"case_ids": [*case_ids, "00000000-0000-0000-0000-000000000000"]})
         still = [(await http.get(f"/v1/cases/{case_id}")).json()["status"] for case_id in case_ids]
-        done = await http.post("/v1/cases/acknowledge", json={"case_ids": case_ids, "note": "seen at the morning brief"})
+        done = await http.post("/v1/cases/acknowledge",
+                               json={"case_ids": case_ids, "note": "seen at the morning brief"})
         empty = await http.post("/v1/cases/acknowledge", json={"case_ids": []})
     assert unknown.status_code == 404 and still == ["open", "open"]
     assert done.status_code == 200
@@ -102,7 +103,8 @@ async def test_history_does_not_page(stack: Stack, tmp_path: Path) -> None:
     await ingest(stack, breach(late_person, new_person(), 30, recorded_time=at(40).isoformat()))
     history = tmp_path / "history.jsonl"
     history.write_bytes(jsonl(breach(backfilled_person, new_person(), 30)))
-    loaded = subprocess.run([sys.executable, "-m", "services.cli", "ingest", "--backfill", "--as-operator", str(history)],
+    loaded = subprocess.run([sys.executable, "-m", "services.cli", "ingest", "--backfill", "--as-operator",
+                             str(history)],
                             capture_output=True, text=True, env=child_environment(stack.settings), timeout=120)
     assert loaded.returncode == 0, loaded.stderr
     assert "accepted 1" in loaded.stdout and "backfill: " in loaded.stdout
@@ -169,7 +171,7 @@ async def test_reviews_are_a_work_queue(stack: Stack) -> None:
     # completed: the next review waits for its interval, however late the scheduler runs now
     runtime = await WorkerRuntime(stack.settings, default_policy()).ready()
     try:
-        await emit_due_reviews(runtime, now=dt.datetime.now(dt.timezone.utc))
+        await emit_due_reviews(runtime, now=dt.datetime.now(dt.UTC))
     finally:
         await runtime.close()
     async with database(stack) as pool:

@@ -70,7 +70,7 @@ def test_waves_feed_each_subject_one_event_at_a_time_in_recorded_order() -> None
     # the same subject written in the short form, recorded last
     short = event("police.em_alarm", first, at(7), {"alarm": "tamper"})
     short["subject"] = {"personal_identity_number": first[2:]}
-    lines = jsonl(late, early, other, short).splitlines(keepends=True) + [b"not json\n"]
+    lines = [*jsonl(late, early, other, short).splitlines(keepends=True), b"not json\n"]
     waves = arrival_waves(lines, dt.date(2026, 11, 1))
     assert [[number for number, _ in wave] for wave in waves] == [[2, 3, 5], [1], [4]]
     assert waves[1][0][1] == lines[0]

@@ -167,7 +167,8 @@ async def test_riskwatch_ingest_reports_poison_lines_and_records_the_good_ones(s
              _raw(_crime_report(unit="\udc00")), b'{"n": ' + b"1" * 5000 + b"}", _raw(good[2])]
     path = tmp_path / "poison.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    result = subprocess.run([sys.executable, "-m", "services.cli", "ingest", "--as-operator", str(path)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "services.cli", "ingest", "--as-operator", str(path)],
+                            capture_output=True,
                             text=True, env=child_environment(stack.settings), timeout=120)
     assert "Traceback" not in result.stderr, result.stderr
     assert "accepted 3, duplicates 0, rejected 4" in result.stdout, result.stdout + result.stderr

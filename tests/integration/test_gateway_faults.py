@@ -1,7 +1,8 @@
 """The gateway under faults: the broker paused 30 s and PostgreSQL restarted while events stream in.
 
 Every answer is 202 (200 for an event sent again whose first answer was lost) or a 503 with
-Retry-After, within the bound; every accepted event is archived exactly once, and the projections equal a rebuild from the archive. A stack of its own: the faults
+Retry-After, within the bound; every accepted event is archived exactly once, and the projections
+equal a rebuild from the archive. A stack of its own: the faults
 would disturb the tests sharing the suite's stack.
 """
 
@@ -133,7 +134,8 @@ async def test_broker_paused_and_database_restarted_while_events_stream(faulty_s
     assert stack.settings.database_url
     pool = await create_pool(stack.settings.database_url)
     try:
-        archived = await pool.fetch("SELECT event_id::text AS event_id FROM event_archive WHERE event_id = ANY($1::uuid[])",
+        archived = await pool.fetch(
+            "SELECT event_id::text AS event_id FROM event_archive WHERE event_id = ANY($1::uuid[])",
                                     streams.accepted)
         store = Store(pool)
         rebuilt, live = await rebuild(store, default_policy()), await live_digest(store)

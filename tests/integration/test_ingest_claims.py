@@ -56,7 +56,8 @@ async def test_an_id_is_claimed_once_and_taken_over_only_when_stale(stack: Stack
         assert await claim(restarted, "a", cluster=EMPTIED)
         await store.record_accepted(EMPTIED, [(restarted, "agency.police.v1", 0, 1)])
         assert await claim(restarted, "a")
-        assert await pool.fetchval("SELECT client FROM ingested_event WHERE event_id = $1::uuid", restarted) == "test-client"
+        sender = await pool.fetchval("SELECT client FROM ingested_event WHERE event_id = $1::uuid", restarted)
+        assert sender == "test-client"
 
 
 async def test_an_archived_event_is_never_claimed_again(stack: Stack) -> None:

@@ -62,7 +62,8 @@ def ingest_case(draw: st.DrawFn) -> bytes:
     raw = json.dumps(document).encode()
     if how == "bytes":
         position = draw(st.integers(0, len(raw) - 1))
-        raw = raw[:position] + draw(st.binary(min_size=1, max_size=4).filter(lambda b: b"\n" not in b and b"\r" not in b)) + raw[position + 1:]
+        splice = draw(st.binary(min_size=1, max_size=4).filter(lambda b: b"\n" not in b and b"\r" not in b))
+        raw = raw[:position] + splice + raw[position + 1:]
     elif how == "encoding":
         raw = json.dumps(document).encode(draw(st.sampled_from(["utf-16", "utf-16-le", "utf-32", "latin-1"])))
         raw = raw.replace(b"\n", b" ").replace(b"\r", b" ")

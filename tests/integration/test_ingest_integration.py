@@ -43,7 +43,8 @@ def _documents(data: bytes) -> list[dict]:
             document = json.loads(line)
         except ValueError:
             continue
-        if isinstance(document, dict) and isinstance(document.get("agency"), str) and isinstance(document.get("unit"), str):
+        if (isinstance(document, dict) and isinstance(document.get("agency"), str)
+                and isinstance(document.get("unit"), str)):
             documents.append(document)
     return documents
 
@@ -83,7 +84,8 @@ BAD_INPUTS = [
     ("missing field", "drop:region", "region", "missing"),
     ("wrong type", "set:payload.injuries=yes", "payload.injuries", "true or false"),
     ("impossible date", "set:event_time=2026-02-30T10:00:00+01:00", "event_time", ""),
-    ("bad identity number", "set:subject.personal_identity_number=19700101-0001", "subject.personal_identity_number", "check digit"),
+    ("bad identity number", "set:subject.personal_identity_number=19700101-0001", "subject.personal_identity_number",
+     "check digit"),
     ("healthcare without basis", "healthcare", "legal_basis", "osl_10_18c"),
 ]
 
@@ -124,7 +126,8 @@ async def test_bad_input_is_named_and_kept_in_the_dead_letters(stack: Stack, nam
     finally:
         await connection.close()
     assert kept and field in kept[-1]["reason"], (marker, kept)
-    dead = [r for r in await read_topic(stack, DEADLETTER) if dict(r.headers).get("__connect.errors.exception.message", b"").decode() == kept[-1]["reason"]]
+    dead = [r for r in await read_topic(stack, DEADLETTER)
+            if dict(r.headers).get("__connect.errors.exception.message", b"").decode() == kept[-1]["reason"]]
     assert dead, "the refused event is on the dead-letter topic with its reason"
 
 
@@ -262,7 +265,8 @@ async def test_events_need_an_agency_client_token(stack: Stack) -> None:
     person = await user(stack, Role.ADMIN)
     assert (await post(stack, document, token=person)).status_code == 401, "a user's token is not a client's"
     async with database(stack) as pool:
-        token = await add_client(PostgresClientDirectory(pool), f"revoked-{uuid.uuid4().hex[:6]}", "police", ["Polisen Region Stockholm"])
+        token = await add_client(PostgresClientDirectory(pool), f"revoked-{uuid.uuid4().hex[:6]}", "police",
+                                 ["Polisen Region Stockholm"])
         assert (await post(stack, document, token=token)).status_code == 202
         await pool.execute("UPDATE agency_client SET revoked_at = now() WHERE token_hash = $1", token_hash(token))
     assert (await post(stack, dict(document, event_id=str(uuid.uuid4())), token=token)).status_code == 401
@@ -279,7 +283,8 @@ async def test_a_client_submits_only_its_agency_events_for_its_units(stack: Stac
     assert response.status_code == 403, response.text
     results = response.json()["results"]
     assert [r["status"] for r in results] == ["accepted", "rejected", "rejected"]
-    assert results[1]["errors"][0]["field"] == "event_type" and "not a police event" in results[1]["errors"][0]["reason"]
+    assert results[1]["errors"][0]["field"] == "event_type"
+    assert "not a police event" in results[1]["errors"][0]["reason"]
     assert results[2]["errors"][0]["field"] == "unit"
     assert results[2]["errors"][0]["reason"].startswith("'Polisen Region Stockholm' is not one of the units")
     async with database(stack) as pool:
@@ -298,7 +303,7 @@ async def test_a_client_submits_only_its_agency_events_for_its_units(stack: Stac
 async def test_one_event_id_sent_twice_at_once_is_accepted_once(stack: Stack) -> None:
     """100 pairs of different events sharing an id, all sent at the same moment: one 202 and one 409 each."""
     pairs = []
-    for n in range(100):
+    for _ in range(100):
         first = event("police.domestic_callout", new_person(), at(12), {"injuries": False})
         pairs.append((first, dict(first, payload={"injuries": True})))
     token = await agency_token(stack, "police", ["Polisen Region Stockholm"])

@@ -6,7 +6,8 @@ import json
 import re
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -218,7 +219,8 @@ async def test_metrics_show_lag_latency_alerts_and_dead_letters_without_persons(
         await post_documents(stack, *story)
         unlawful = healthcare_without_basis()
         refused = await client.post(f"{stack.api_url}/v1/events", content=json.dumps(unlawful),
-                                    headers={"content-type": "application/json", **await sender_headers(stack, unlawful)})
+                                    headers={"content-type": "application/json",
+                                             **await sender_headers(stack, unlawful)})
         assert refused.status_code == 422
         await stack.wait_until_idle()
 

@@ -39,7 +39,8 @@ async def database(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
 async def user(stack: Stack, role: Role, scope: Iterable[str] = (), *, supervisor: bool = False) -> str:
     """A new user with a unique name; returns its bearer token."""
     async with database(stack) as pool:
-        return await add_user(PostgresUserDirectory(pool), f"{role.value}-{uuid.uuid4().hex[:8]}", role, scope, supervisor=supervisor)
+        return await add_user(PostgresUserDirectory(pool), f"{role.value}-{uuid.uuid4().hex[:8]}", role, scope,
+                              supervisor=supervisor)
 
 
 def client(stack: Stack, token: str | None = None, **headers: str) -> httpx.AsyncClient:
@@ -56,7 +57,8 @@ async def agency_token(stack: Stack, agency: str, units: Iterable[str]) -> str:
     key = (id(stack), agency, frozenset(units))
     if key not in _client_tokens:
         async with database(stack) as pool:
-            _client_tokens[key] = await add_client(PostgresClientDirectory(pool), f"{agency}-{uuid.uuid4().hex[:8]}", agency, key[2])
+            _client_tokens[key] = await add_client(PostgresClientDirectory(pool), f"{agency}-{uuid.uuid4().hex[:8]}",
+                                                   agency, key[2])
     return _client_tokens[key]
 
 

@@ -102,13 +102,13 @@ class BenchReport:
 
     def table(self, verdicts: bool = True) -> str:
         """The figures beside their targets; without verdicts (a smoke run's sizes judge nothing) no result column."""
-        rows = [("figure", "value", "target", "result")] + [
-            (check.figure, check.value, check.target, _verdict(check.passed)) for check in self.checks()
-        ]
         columns = 4 if verdicts else 3
-        rows = [row[:columns] for row in rows]
+        rows: list[tuple[str, ...]] = [("figure", "value", "target", "result")[:columns]] + [
+            (check.figure, check.value, check.target, _verdict(check.passed))[:columns] for check in self.checks()
+        ]
         widths = [max(len(row[column]) for row in rows) for column in range(columns)]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
+                 for row in rows]
         lines.insert(1, "  ".join("-" * width for width in widths))
         if not verdicts:
             lines.append("(smoke sizes: the figures show that every phase runs, not whether a target is met)")
