@@ -13,7 +13,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from projections.store import Store, create_pool
+from services.adapters.postgres.pool import create_pool
+from services.adapters.postgres.store import Store
 from schemas.errors import FieldError
 from services.api.auth import AgencyClient, ClientAuthenticator, client_authenticator_for
 from services.api.console import mount_console

@@ -185,12 +185,11 @@ def worker() -> None:
     """Run one stream worker (normalize, risk, outbox relay, scheduler) against the configured stack."""
     from faust.worker import Worker
 
-    from services.worker import build_worker
-
+    from services import bootstrap
     from services.runtime.logs import logging_config
 
     settings = _stack_settings()
-    app, _ = build_worker(settings, _policy(settings))
+    app, _ = bootstrap.worker(settings, _policy(settings))
     runner = Worker(app, loglevel=settings.log_level, quiet=True,
                     logging_config=logging_config(settings.log_format, settings.log_level))
     # faust's terminal spinner would lower the root logger to DEBUG to spin on every record:
@@ -254,7 +253,7 @@ def ingest(file: click.utils.LazyFile, chunk: int, token: str | None, as_operato
 
 async def _ingest(settings: Settings, client: "AgencyClient", file: click.utils.LazyFile, chunk: int,
                   errors: TextIO, *, backfill: bool = False) -> dict[str, int]:
-    from projections.casework import record_backfill
+    from services.adapters.postgres.casework import record_backfill
     from services.ingest.gateway import NoStackError, open_gateway, submit_lines
     from services.runtime.progress import advance
 
@@ -320,7 +319,8 @@ def rebuild() -> None:
 
 
 async def _rebuild(settings: Settings) -> tuple["RebuildResult", str]:
-    from projections.store import Store, create_pool
+    from services.adapters.postgres.pool import create_pool
+    from services.adapters.postgres.store import Store
     from services.runtime.progress import progress_bar
     from services.runtime.rebuild import live_digest, rebuild as run_rebuild
 

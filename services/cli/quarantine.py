@@ -7,9 +7,9 @@ from typing import Sequence
 
 import click
 
-from projections import quarantine
 from projections.quarantine import QuarantineEntry
-from projections.store import create_pool
+from services.adapters.postgres.pool import create_pool
+from services.adapters.postgres.quarantine import PostgresQuarantine
 from services.runtime.state import load_settings
 from services.runtime.settings import Settings
 from streams.kafka import new_producer
@@ -55,7 +55,7 @@ async def _entries(settings: Settings, include_retried: bool) -> list[Quarantine
     assert settings.database_url, "no database configured: start `riskwatch up` or set RISKWATCH_DATABASE_URL"
     pool = await create_pool(settings.database_url, max_size=1)
     try:
-        return await quarantine.entries(pool, include_retried=include_retried)
+        return await PostgresQuarantine(pool).entries(include_retried=include_retried)
     finally:
         await pool.close()
 
@@ -71,10 +71,10 @@ async def retry_quarantined(settings: Settings, ids: Sequence[int] | None) -> li
     producer = new_producer(settings)
     await producer.start()
     try:
-        entries = await quarantine.entries(pool, ids=ids)
+        entries = await PostgresQuarantine(pool).entries(ids=ids)
         sends = [await producer.send(entry.topic, entry.record, key=entry.key) for entry in entries]
         await asyncio.gather(*sends)
-        await quarantine.mark_retried(pool, [entry.id for entry in entries])
+        await PostgresQuarantine(pool).mark_retried([entry.id for entry in entries])
         return entries
     finally:
         await producer.stop()

@@ -55,7 +55,7 @@ def list_users() -> None:
 
 def with_database(action: Callable[[asyncpg.Pool], Awaitable[T]], settings: Settings | None = None) -> T:
     """`action` on a pool of the configured (or running embedded) database, migrated; a UserError is one line."""
-    from projections.store import create_pool, migrate
+    from services.adapters.postgres.pool import create_pool, migrate
 
     settings = settings or load_settings()
     if not settings.database_url:

@@ -25,7 +25,8 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from projections.store import Store, create_pool
+from services.adapters.postgres.pool import create_pool
+from services.adapters.postgres.store import Store
 from schemas.codec import decode_event, encode_event
 from schemas.errors import ContractError, EventValidationError, FieldError, withhold_identity_numbers_in_bytes
 from schemas.json_format import check_event, event_from_json, parse_json_event

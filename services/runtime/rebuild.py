@@ -20,7 +20,7 @@ from projections.digest import document_digest
 from projections.events import RiskEvent
 from projections.model import assess, empty_state, fold_all
 from projections.policy import Policy
-from projections.store import Store
+from projections.ports import ArchiveReader
 from schemas.codec import decode_risk_event
 from services.runtime.progress import advance
 
@@ -52,7 +52,7 @@ def assess_subjects(subjects: Sequence[Sequence[bytes]]) -> list[tuple[str, dict
     return assessed
 
 
-async def rebuild(store: Store, policy: Policy, processes: int | None = None) -> RebuildResult:
+async def rebuild(store: ArchiveReader, policy: Policy, processes: int | None = None) -> RebuildResult:
     """Fold the archive subject by subject over `processes` processes (default: one per core)."""
     global _policy
     started = time.perf_counter()
@@ -100,6 +100,6 @@ async def rebuild(store: Store, policy: Policy, processes: int | None = None) ->
     return RebuildResult(len(documents), events, time.perf_counter() - started, document_digest(documents))
 
 
-async def live_digest(store: Store) -> str:
+async def live_digest(store: ArchiveReader) -> str:
     """The digest of the projections the live pipeline wrote."""
     return document_digest(await store.projection_assessments())

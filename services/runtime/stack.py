@@ -82,7 +82,8 @@ class Stack:
 
     async def wait_until_idle(self, timeout: float = 120.0, settle: float = 0.5) -> None:
         """Until every event on the agency topics reached PostgreSQL and the outbox is drained."""
-        from projections.store import Store, create_pool
+        from services.adapters.postgres.pool import create_pool
+        from services.adapters.postgres.store import Store
         from streams.kafka import cluster_id
 
         assert self.settings.database_url
@@ -148,7 +149,7 @@ async def _backlog(consumer: AIOKafkaConsumer, pool: object, cluster: str) -> in
 
 async def prepare(settings: Settings) -> list[str]:
     """Apply migrations and create the topics: everything a process needs before it starts."""
-    from projections.store import create_pool, migrate
+    from services.adapters.postgres.pool import create_pool, migrate
     from streams.kafka import ensure_topics
 
     assert settings.database_url

@@ -30,7 +30,8 @@ import asyncpg
 
 from projections.model import SubjectState
 from projections.policy import Policy, default_policy, load_policy
-from projections.store import create_pool, ms_to_datetime
+from projections.store import ms_to_datetime
+from services.adapters.postgres.pool import create_pool
 from services.api.auth import local_operator
 from schemas.identity import IdentityNumberError, parse_identity_number
 from services.ingest.gateway import Outcome, open_gateway, submit_lines

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from projections.store import create_pool
+from services.adapters.postgres.pool import create_pool
 from services.api.auth import NATIONAL, Role, add_user, local_operator
 from services.ingest.gateway import IngestGateway, Submission, open_gateway
 from services.runtime.state import RUNTIME_FILE

@@ -23,7 +23,8 @@ import asyncpg
 import pytest
 
 from projections.digest import document_digest
-from projections.store import Store, create_pool
+from services.adapters.postgres.pool import create_pool
+from services.adapters.postgres.store import Store
 from services.api.auth import local_operator
 from services.ingest.gateway import BULK_TIMEOUT_SECONDS, IngestGateway, Submission
 from services.runtime.state import pseudonym_key

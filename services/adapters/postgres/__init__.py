@@ -1,0 +1,1 @@
+"""The PostgreSQL adapters (asyncpg): every SQL statement of Riskwatch, and the migrations."""
