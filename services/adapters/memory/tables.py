@@ -88,6 +88,8 @@ class MemoryDatabase:
 
 # ---- what PostgreSQL refuses, refused alike: checked before anything is written -------------
 
+QUARANTINE_STAGES = ("normalize", "risk")  # the table's check constraint
+
 def canonical_uuid(value: str) -> str:
     return str(uuid.UUID(value))
 
@@ -137,5 +139,9 @@ def check_effects(effects: BatchEffects) -> None:
 
 def check_quarantined(rows: Sequence[Quarantined]) -> None:
     check_uuids([r.event_id for r in rows])
+    for r in rows:
+        if r.stage not in QUARANTINE_STAGES:
+            raise StoreRefused(f'new row for relation "quarantine" violates check constraint: stage {r.stage!r}',
+                               reason_class="database_refused", kind="CheckViolationError")
     for r in rows:
         check_text([r.stage, r.topic, r.reason_class, r.reason])

@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 
 from projections.ports import OutboxBacklog, OutboxMessage
-from services.adapters.postgres.pool import port_errors
+from services.adapters.postgres.pool import Connection, port_errors
+
+
+class _Connection:
+    """A pooled connection in a transaction: committed when the block succeeds, rolled back otherwise;
+    acquiring, starting and ending it raise the ports' errors."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def __aenter__(self) -> Connection:
+        with port_errors():
+            self.connection = await self.pool.acquire()
+            try:
+                self.transaction = self.connection.transaction()
+                await self.transaction.start()
+            except BaseException:
+                await self.pool.release(self.connection)
+                raise
+        return self.connection
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
+        try:
+            with port_errors():
+                if kind is None:
+                    await self.transaction.commit()
+                else:
+                    with contextlib.suppress(asyncpg.InterfaceError):  # the connection is gone: nothing committed
+                        await self.transaction.rollback()
+        finally:
+            await self.pool.release(self.connection)
 
 
 class PostgresOutbox:
@@ -23,21 +55,22 @@ class PostgresOutbox:
         same message at once. A crash after publishing and before the commit republishes it:
         consumers recognise alerts by their deterministic alert_id.
         """
-        with port_errors():
-            async with self.pool.acquire() as connection, connection.transaction():
+        async with _Connection(self.pool) as connection:
+            with port_errors():
                 rows = await connection.fetch(
                     """SELECT id, topic, message_key, message FROM outbox WHERE published_at IS NULL
                        ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
                     limit,
                 )
-                if not rows:
-                    return 0
-                await publish([OutboxMessage(r["id"], r["topic"], r["message_key"], bytes(r["message"]))
-                               for r in rows])
+            if not rows:
+                return 0
+            # the publisher's own errors pass as they are: they are not the store's
+            await publish([OutboxMessage(r["id"], r["topic"], r["message_key"], bytes(r["message"])) for r in rows])
+            with port_errors():
                 await connection.execute(
                     "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
                 )
-                return len(rows)
+            return len(rows)
 
     async def backlog(self) -> OutboxBacklog:
         with port_errors():

@@ -18,7 +18,7 @@ import asyncpg
 from projections.alerts import StoredAlert
 from projections.ports import BatchEffects, Partition, StateHead
 from services.adapters.postgres.casework import attach_to_cases, backfilled
-from services.adapters.postgres.pool import Connection, columns, mapped, port_errors, stored_json
+from services.adapters.postgres.pool import UNAVAILABLE, Connection, columns, mapped, port_errors, stored_json
 from services.adapters.postgres.quarantine import write_quarantined
 
 ARCHIVE_COLUMNS = ("event_id", "subject", "source_type", "agency", "region", "event_time", "recorded_time", "body")
@@ -41,18 +41,23 @@ class PostgresRiskStore:
         """The tracking rows are locked first, so two workers that briefly both hold a partition
         (during a rebalance) serialise here; the second sees the offsets the first committed."""
         with port_errors():
-            async with self.pool.acquire() as connection:
+            connection = await self.pool.acquire()
+        try:
+            unit: PostgresRiskUnit | None = None
+            with port_errors():
                 transaction = connection.transaction()
                 await transaction.start()
-                unit: PostgresRiskUnit | None = None
-                try:
+            try:
+                with port_errors():
                     tracked = await _lock_tracking(connection, cluster_id, offsets.keys())
-                    fresh = {tp: [o for o in offs if o > tracked.get(tp, -1)] for tp, offs in offsets.items()}
-                    unit = PostgresRiskUnit(connection, transaction, cluster_id, fresh)
-                    yield unit
-                finally:
-                    if unit is None or not unit.committed:
-                        await _rollback(transaction)
+                fresh = {tp: [o for o in offs if o > tracked.get(tp, -1)] for tp, offs in offsets.items()}
+                unit = PostgresRiskUnit(connection, transaction, cluster_id, fresh)
+                yield unit  # (the block's own errors pass as they are)
+            finally:
+                if unit is None or not unit.committed:
+                    await _rollback(transaction)
+        finally:
+            await self.pool.release(connection)
 
     async def applied_positions(self, cluster_id: str, partitions: Sequence[Partition]) -> dict[Partition, int]:
         with port_errors():
@@ -78,8 +83,9 @@ class PostgresRiskStore:
 
 
 async def _rollback(transaction: Any) -> None:
-    # InterfaceError: the connection is gone, or the commit failed; either way nothing was committed
-    with contextlib.suppress(asyncpg.InterfaceError):
+    # the connection is gone, or the commit failed: either way nothing was committed, and the
+    # failure that brought us here is the one to report
+    with contextlib.suppress(*UNAVAILABLE):
         await transaction.rollback()
 
 
