@@ -23,12 +23,12 @@ class ReviewsContract:
         due, later, low, unscheduled = new_subject(), new_subject(), new_subject(), new_subject()
         await projected(port, [(due, "high", T0 + DAY), (later, "extreme", T0 + 30 * DAY),
                                (low, "moderate", T0 + DAY), (unscheduled, "high", None)])
-        now = dt.datetime.fromtimestamp((T0 + 10 * DAY) / 1000, tz=dt.timezone.utc)
+        now = dt.datetime.fromtimestamp((T0 + 10 * DAY) / 1000, tz=dt.UTC)
         policy = default_policy()
         assert await port.reviews.open_due(policy, now) == 1
         assert await port.reviews.open_due(policy, now) == 0, "an open item is not opened again"
         assert await port.reviews.open_due(policy, now + dt.timedelta(days=30)) == 1, "the later one, once due"
 
     async def test_nothing_projected_nothing_due(self, port: StoragePorts) -> None:
-        now = dt.datetime.fromtimestamp(T0 / 1000, tz=dt.timezone.utc)
+        now = dt.datetime.fromtimestamp(T0 / 1000, tz=dt.UTC)
         assert await port.reviews.open_due(default_policy(), now) == 0
