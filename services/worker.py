@@ -18,9 +18,9 @@ import datetime as dt
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
-from collections.abc import Awaitable, Callable, Sequence
 
 import faust
 from faust.app.base import BootStrategy
