@@ -9,7 +9,7 @@ from services.adapters.memory.outbox import MemoryOutbox
 from services.adapters.memory.quarantine import MemoryQuarantine
 from services.adapters.memory.risk import MemoryRiskStore
 from services.adapters.memory.tables import MemoryDatabase
-from tests.support.contracts import StoragePorts
+from tests.support.contracts import CaseView, StoragePorts
 
 
 def memory_ports(database: MemoryDatabase | None = None) -> StoragePorts:
@@ -18,6 +18,17 @@ def memory_ports(database: MemoryDatabase | None = None) -> StoragePorts:
     async def mark_backfilled(event_ids: Sequence[str]) -> None:
         record_backfill(database, event_ids)
 
+    async def cases() -> list[CaseView]:
+        tables = database.tables
+        return sorted((CaseView(c.case_id, c.subject, c.status, c.priority, c.level, sorted(c.triggers), c.alert_count,
+                                sorted(a for a, target in tables.alert_case.items() if target == c.case_id),
+                                sum(1 for _, case, action, *_ in tables.case_workflow
+                                    if case == c.case_id and action == "reopened"))
+                       for c in tables.cases.values()), key=lambda view: view.subject)
+
+    async def acknowledge(case_id: str) -> None:
+        database.tables.cases[case_id].status = "acknowledged"
+
     risk = MemoryRiskStore(database)
     return StoragePorts(risk, MemoryOutbox(database), MemoryQuarantine(database), MemoryReviews(database),
-                        mark_backfilled, archive=risk)
+                        mark_backfilled, archive=risk, cases=cases, acknowledge=acknowledge)
