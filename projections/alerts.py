@@ -18,6 +18,7 @@ from projections.explain import RED_FLAG_MARKERS, RELEASE_LABELS, agency_name, e
 from projections.levels import Level
 from projections.model import Assessment, Brief, Contribution, SubjectState, assess, assess_brief, fold
 from projections.policy import Policy
+from schemas.codec import encode_published
 
 
 class Trigger(StrEnum):
@@ -109,6 +110,45 @@ def pages(alert: Alert, processed_at: int, policy: Policy, *, backfill: bool = F
     if backfill or processed_at - alert.event_time > policy.paging_window_ms:
         return False
     return alert.priority == URGENT or alert.level_after >= policy.page_from_level
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """The risk stage's alert as it is stored and published: the one record of an alert it writes.
+
+    `paged` False: history, recorded but in no live queue (`pages`). `message` is the alerts.v1
+    document the outbox relay publishes on `topic`; it carries history too, marked.
+    """
+
+    alert_id: str
+    subject: str
+    trigger: str
+    priority: int
+    level_before: str
+    level_after: str
+    score: float
+    explanation: str
+    factors: list[dict[str, Any]]
+    region: str | None
+    caseload: str | None
+    event_time: int
+    causing_event_id: str
+    policy_version: str
+    topic: str
+    message: bytes
+    paged: bool = True
+
+    @classmethod
+    def of(cls, alert: Alert, *, paged: bool, topic: str) -> StoredAlert:
+        document = {**alert.to_dict(), "paged": paged}
+        return cls(
+            alert_id=alert.alert_id, subject=alert.subject, trigger=alert.trigger.value, priority=alert.priority,
+            level_before=alert.level_before.label, level_after=alert.level_after.label, score=alert.score,
+            explanation=alert.explanation, factors=document["factors"], region=alert.audience.region,
+            caseload=alert.audience.caseload, event_time=alert.event_time, causing_event_id=alert.causing_event_id,
+            policy_version=alert.policy_version, topic=topic,
+            message=encode_published(topic, document, checked=True), paged=paged,  # the topic's Avro contract
+        )
 
 
 def alert_id(subject: str, trigger: str, causing_event_id: str, policy_version: str) -> str:

@@ -15,12 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import faust
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from projections.policy import Policy, default_policy, load_policy
-from projections.store import Store, create_pool, migrate
 from services.adapters.kafka import KafkaEventPublisher
+from services.adapters.postgres.casework import PostgresReviews
+from services.adapters.postgres.outbox import PostgresOutbox
+from services.adapters.postgres.pool import create_pool, migrate
+from services.adapters.postgres.quarantine import PostgresQuarantine
+from services.adapters.postgres.reads import query_ports
+from services.adapters.postgres.store import Store
 from services.adapters.postgres.directory import PostgresClientDirectory, PostgresUserDirectory
 from services.adapters.postgres.ingest import PostgresIngestRecords
 from services.api.app import ApiState, create_api
@@ -32,7 +38,6 @@ from services.api.auth import (
     client_authenticator_for,
 )
 from services.api.query import query_services
-from services.adapters.postgres.reads import query_ports
 from services.ingest.clients import AgencyClient
 from services.ingest.gateway import BULK_TIMEOUT_SECONDS, IngestGateway
 from services.ingest.ports import EventPublisher
@@ -40,6 +45,7 @@ from services.runtime import stack as runtime_stack
 from services.runtime.settings import Settings
 from services.runtime.state import NoStackError as NoStackError
 from services.runtime.state import pseudonym_key
+from services.worker import WorkerPorts, WorkerRuntime, build_worker
 from streams.kafka import cluster_id, ensure_topics, new_producer
 
 log = logging.getLogger(__name__)
@@ -179,3 +185,18 @@ def api(settings: Settings) -> FastAPI:
                 yield
 
     return create_api(settings, services)
+
+
+# ---- the stream worker ------------------------------------------------------------------------
+
+
+async def worker_ports(settings: Settings) -> WorkerPorts:
+    """The worker's ports on PostgreSQL: one pool for the risk store, the outbox, the quarantine, the reviews."""
+    pool = await create_pool(_database_url(settings))
+    return WorkerPorts(risk=Store(pool), outbox=PostgresOutbox(pool), quarantine=PostgresQuarantine(pool),
+                       reviews=PostgresReviews(pool), close=pool.close)
+
+
+def worker(settings: Settings, chosen: Policy | None = None) -> tuple[faust.App, WorkerRuntime]:
+    """The stream worker (services/worker.py) on the PostgreSQL adapters; the settings' policy unless given."""
+    return build_worker(settings, chosen or policy(settings), worker_ports)

@@ -5,6 +5,9 @@ Each stage is a consumer group of its own that handles whole fetches and commits
 a batch's effects are durable (streams/consume.py), so Kafka's committed offsets never pass
 PostgreSQL's tracked ones. PostgreSQL, not Kafka, is authoritative about what was applied:
 the risk stage resumes after its tracked offsets and skips what it already applied.
+
+The storage comes in through ports (projections/ports.py): `build_worker` takes a function that
+connects them (services/bootstrap.py gives the PostgreSQL adapters), so nothing here knows a driver.
 """
 
 from __future__ import annotations
@@ -15,16 +18,16 @@ import datetime as dt
 import logging
 import os
 import time
-from typing import Any, Awaitable, Callable, NoReturn, Sequence, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
 
 import faust
 from faust.app.base import BootStrategy
 from aiokafka import AIOKafkaProducer
 
-from projections import quarantine
-from projections.casework import open_due_reviews
 from projections.policy import Policy
-from projections.store import OutboxMessage, Store, create_pool
+from projections.ports import Outbox, OutboxMessage, Quarantine, Reviews, RiskStore
 from services.runtime import metrics
 from services.runtime.logs import log_context, with_log_context
 from services.runtime.settings import Settings
@@ -38,28 +41,50 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class WorkerPorts:
+    """The storage the worker's stages and tasks use, and how to let go of it."""
+
+    risk: RiskStore
+    outbox: Outbox
+    quarantine: Quarantine
+    reviews: Reviews
+    close: Callable[[], Awaitable[None]]
+
+
+# opens the worker's ports for these settings (services.bootstrap.worker_ports)
+ConnectPorts = Callable[[Settings], Awaitable[WorkerPorts]]
+
+
 class WorkerRuntime:
     """Connections the stages and tasks share, opened once when the worker starts."""
 
-    def __init__(self, settings: Settings, policy: Policy) -> None:
+    def __init__(self, settings: Settings, policy: Policy, connect: ConnectPorts) -> None:
         self.settings = settings
         self.policy = policy
+        self.connect = connect
         self._ready = asyncio.Lock()
         self._started = False
-        self.store: Store
+        self.ports: WorkerPorts
+        self.store: RiskStore  # the risk stage's store (ports.risk)
+        self.outbox: Outbox
         self.producer: AIOKafkaProducer
         self.processor: RiskProcessor
         self.cluster_id = ""
         self.outbox_written = asyncio.Event()  # set by the risk stage, cleared by the relay
         self.stages: list[Stage] = []
 
-    async def ready(self) -> "WorkerRuntime":
+    async def ready(self) -> WorkerRuntime:
         async with self._ready:
             if not self._started:
-                assert self.settings.database_url, "no database configured"
-                self.store = Store(await create_pool(self.settings.database_url))
+                self.ports = await self.connect(self.settings)
+                self.store, self.outbox = self.ports.risk, self.ports.outbox
                 self.producer = new_producer(self.settings)
-                await self.producer.start()
+                try:
+                    await self.producer.start()
+                except BaseException:
+                    await self.ports.close()
+                    raise
                 self.cluster_id = await cluster_id(self.settings)
                 clock = time.time if self.settings.paging_clock == "wall" else None
                 self.processor = RiskProcessor(self.store, self.policy, self.cluster_id, clock=clock)
@@ -73,14 +98,14 @@ class WorkerRuntime:
     async def close(self) -> None:
         if self._started:
             await self.producer.stop()
-            await self.store.pool.close()
+            await self.ports.close()
 
 
 async def normalize(runtime: WorkerRuntime, records: list[Record]) -> None:
     started = time.perf_counter()
     outcome = await normalize_batch(records, runtime.producer)
     # kept before the offsets are committed: a quarantined record is never lost in between
-    await quarantine.write(runtime.store.pool, outcome.quarantined)
+    await runtime.ports.quarantine.write(outcome.quarantined)
     for entry in outcome.quarantined:
         log.error("quarantined %s[%d]@%d (%s): %s", entry.topic, entry.partition, entry.offset,
                   entry.reason_class, entry.reason)
@@ -118,9 +143,10 @@ def build_stages(runtime: WorkerRuntime) -> list[Stage]:
     ]
 
 
-def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerRuntime]:
+def build_worker(settings: Settings, policy: Policy, connect: ConnectPorts) -> tuple[faust.App, WorkerRuntime]:
+    """The faust app hosting the stages, the relay, the scheduler and the metrics, on the ports `connect` opens."""
     assert settings.kafka_bootstrap_servers, "no Kafka bootstrap servers configured"
-    runtime = WorkerRuntime(settings, policy)
+    runtime = WorkerRuntime(settings, policy, connect)
     # faust keeps its tables' data in a directory: in the state dir, never the working directory
     app = faust.App(settings.consumer_group, store="memory://", web_enabled=False,
                     datadir=settings.state_dir / "faust")
@@ -131,7 +157,7 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
     for stage in runtime.stages:
         app.task(_stage_task(app, runtime, stage))
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]  # (faust's decorators are untyped)
     @with_log_context(stage="outbox relay")
     async def outbox_relay() -> None:
         await runtime.ready()
@@ -144,7 +170,7 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
 
         while not app.should_stop:
             try:
-                relayed = await runtime.store.relay_outbox(publish, limit=1000)
+                relayed = await runtime.outbox.relay(publish, limit=1000)
             except Exception:  # keep relaying: a broker or database hiccup must not end the relay
                 log.exception("outbox relay failed; retrying")
                 relayed = 0
@@ -153,7 +179,7 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
                     await asyncio.wait_for(runtime.outbox_written.wait(), settings.outbox_poll_seconds)
                 runtime.outbox_written.clear()
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     @with_log_context(stage="scheduler")
     async def scheduler() -> None:
         if not settings.scheduler_enabled:
@@ -161,19 +187,19 @@ def build_worker(settings: Settings, policy: Policy) -> tuple[faust.App, WorkerR
         await runtime.ready()
         while not app.should_stop:
             try:
-                opened = await emit_due_reviews(runtime, now=dt.datetime.now(dt.timezone.utc))
+                opened = await emit_due_reviews(runtime, now=dt.datetime.now(dt.UTC))
                 if opened:
                     log.info("opened %d review items", opened)
             except Exception:
                 log.exception("scheduler failed; retrying")
             await asyncio.sleep(settings.scheduler_interval_seconds)
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def operator_metrics() -> None:
         await metrics.watch_worker(app, runtime, settings)
 
     @app.on_before_shutdown.connect
-    async def close_runtime(app: faust.App, **kwargs: Any) -> None:  # noqa: ARG001
+    async def close_runtime(app: faust.App, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await runtime.close()
 
     return app, runtime
@@ -210,10 +236,10 @@ def _exit(code: int) -> NoReturn:
 
 
 async def emit_due_reviews(runtime: WorkerRuntime, now: dt.datetime) -> int:
-    """Open a review item for every subject whose review has come (projections.casework).
+    """Open a review item for every subject whose review has come (projections.casework.review_terms).
 
     Reviews are a work queue, not alerts: no event enters the log until someone completes one
     (services/api/reviews.py), and however long the scheduler was away a subject has at most
     one open item.
     """
-    return await open_due_reviews(runtime.store.pool, runtime.policy, now)
+    return await runtime.ports.reviews.open_due(runtime.policy, now)

@@ -25,10 +25,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, Protocol, Sequence
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NotLeaderForPartitionError
 
+from projections.ports import StoreUnavailable
 from streams.kafka import KafkaSettings, client_options
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,9 @@ log = logging.getLogger(__name__)
 STAGE_FETCH_BYTES = 4 * 2**20  # per fetch response, over all of a stage's partitions
 
 # Failures of the broker or the database, not of a batch: retried with backoff, never quarantined.
-# (OperatorInterventionError: PostgreSQL shutting down or starting up.)
-TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-             asyncpg.TooManyConnectionsError, asyncpg.exceptions.OperatorInterventionError,
-             KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError)
+# (The storage adapters raise StoreUnavailable for theirs, e.g. PostgreSQL shutting down.)
+TRANSIENT = (OSError, asyncio.TimeoutError, StoreUnavailable, KafkaConnectionError, KafkaTimeoutError,
+             NotLeaderForPartitionError)
 
 
 

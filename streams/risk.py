@@ -1,7 +1,8 @@
-"""The risk processor: a batch of canonical events in, one PostgreSQL transaction out.
+"""The risk processor: a batch of canonical events in, one unit of work of the risk store out.
 
 Thin on purpose: decode, skip what was already applied, call the pure core (fold, assess,
-evaluate_arrival), hand the effects to the store.
+evaluate_arrival), hand the effects to the store (projections.ports.RiskStore: PostgreSQL in the
+worker, the in-memory twin in unit tests).
 """
 
 from __future__ import annotations
@@ -11,18 +12,14 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-import asyncpg
-
-from projections import quarantine
-from projections.alerts import Alert, evaluate_arrival, pages
-from projections.casework import backfilled
+from projections.alerts import Alert, StoredAlert, evaluate_arrival, pages
 from projections.events import RISKWATCH_AGENCY, TICKS, RiskEvent
 from projections.model import Assessment, SubjectState, assess, compact, empty_state, fold
 from projections.policy import Policy
+from projections.ports import ArchivedEvent, BatchEffects, HistoryRow, ProjectionRow, RiskStore, RiskUnit
 from projections.quarantine import Quarantined, content_reason, describe
-from projections.store import AlertRow, ArchivedEvent, BatchEffects, HistoryRow, ProjectionRow, Store
 from schemas.codec import decode_risk_event, encode_published
 from schemas.errors import ContractError
 from streams.consume import TRANSIENT, Record, StageDefect
@@ -43,7 +40,7 @@ class BatchOutcome:
 
 
 class RiskProcessor:
-    def __init__(self, store: Store, policy: Policy, cluster_id: str, *,
+    def __init__(self, store: RiskStore, policy: Policy, cluster_id: str, *,
                  clock: Callable[[], float] | None = time.time) -> None:
         """`clock` gives the processing time for the paging window; None: each alert is judged
         as if processed when its causing event was recorded (a batch replaying a log)."""
@@ -67,7 +64,7 @@ class RiskProcessor:
         attempt = _Attempt(batch, {tp: max(offs) for tp, offs in offsets.items()})
         try:
             try:
-                effects = await self.store.apply_batch(self.cluster_id, offsets, attempt.bind(self._apply_whole))
+                new_alert_ids = await self._run(offsets, attempt, self._apply_whole)
             except TRANSIENT:
                 raise
             except Exception as error:
@@ -75,54 +72,55 @@ class RiskProcessor:
                             len(batch), type(error).__name__)
                 attempt.failure = error
                 attempt.written.clear()  # the one-by-one path keeps no state between batches
-                effects = await self.store.apply_batch(self.cluster_id, offsets,
-                                                       attempt.bind(self._apply_one_by_one))
+                new_alert_ids = await self._run(offsets, attempt, self._apply_one_by_one)
         except BaseException:
             self.states.forget(attempt.touched)
             raise
-        if effects is None:
-            self.states.forget(attempt.touched)
-        else:
-            self.states.keep(attempt.written)
+        self.states.keep(attempt.written)
         outcome = attempt.outcome
         for entry in outcome.quarantined:
             log.error("quarantined %s[%d]@%d (%s): %s", entry.topic, entry.partition, entry.offset,
                       entry.reason_class, entry.reason)
-        if effects is not None and outcome.alerts:
+        if outcome.alerts:
             # only alerts this batch raised first: a late event re-checks alerts raised before
-            outcome = replace(outcome, alerts=tuple(a for a in outcome.alerts if a.alert_id in effects.new_alert_ids))
+            outcome = replace(outcome, alerts=tuple(a for a in outcome.alerts if a.alert_id in new_alert_ids))
         return outcome
 
-    async def _apply_whole(self, connection: asyncpg.Connection, attempt: "_Attempt",
-                           records: Sequence[Record]) -> BatchEffects:
+    async def _run(self, offsets: dict[tuple[str, int], list[int]], attempt: _Attempt, path: BatchPath) -> set[str]:
+        """`path` over the records not applied yet (per the tracked offsets), committed in one unit of work."""
+        async with self.store.batch(self.cluster_id, offsets) as unit:
+            wanted = {(tp, offset) for tp, offs in unit.fresh.items() for offset in offs}
+            records = [r for r in attempt.batch if ((r.topic, r.partition), r.offset) in wanted]
+            attempt.new_alert_ids = set()
+            effects = await path(unit, attempt, records)
+            return attempt.new_alert_ids | await unit.commit(effects)
+
+    async def _apply_whole(self, unit: RiskUnit, attempt: _Attempt, records: Sequence[Record]) -> BatchEffects:
         """The fast path: every new event of the batch folded and written at once."""
         events, sources, unreadable = self._decode(records)
         _refuse_if_all_failed(unreadable, len(records))
-        await quarantine.write(connection, unreadable)
-        already = await self.store.archived_ids(connection, [event.event_id for event in events])
+        already = await unit.archived([event.event_id for event in events])
         new_events: list[RiskEvent] = []
         for event in events:
             if event.event_id not in already:
                 already.add(event.event_id)
                 new_events.append(event)
-        effects = BatchEffects(offsets=attempt.last_offsets)
+        effects = BatchEffects(offsets=attempt.last_offsets, quarantined=list(unreadable))
         alerts: list[Alert] = []
         if new_events:
             attempt.touched.update(event.subject for event in new_events)
-            stored = await self._load(connection, sorted({e.subject for e in new_events}))
+            stored = await self._load(unit, sorted({e.subject for e in new_events}))
             arrivals: list[int] = []
             alerts = self._apply(new_events, sources, stored, effects, arrivals, attempt.written)
-            effects.alerts.extend(await self._alert_rows(connection, alerts, arrivals))
+            effects.alerts.extend(await self._alert_rows(unit, alerts, arrivals))
         attempt.outcome = BatchOutcome(len(new_events), len(events) - len(new_events), tuple(unreadable),
                                        tuple(alerts), _accepted_ms(new_events, sources))
         return effects
 
-    async def _apply_one_by_one(self, connection: asyncpg.Connection, attempt: "_Attempt",
-                                records: Sequence[Record]) -> BatchEffects:
-        """The slow path, after the batch failed: each new event in a savepoint of its own."""
+    async def _apply_one_by_one(self, unit: RiskUnit, attempt: _Attempt, records: Sequence[Record]) -> BatchEffects:
+        """The slow path, after the batch failed: each new event in a part of the unit of its own."""
         events, sources, unreadable = self._decode(records)
-        already = await self.store.archived_ids(connection, [event.event_id for event in events])
-        effects = BatchEffects(offsets=attempt.last_offsets)  # the events' own effects are written one by one
+        already = await unit.archived([event.event_id for event in events])
         applied: list[RiskEvent] = []
         alerts: list[Alert] = []
         failed: list[Quarantined] = []
@@ -132,13 +130,13 @@ class RiskProcessor:
             already.add(event.event_id)
             one = BatchEffects()
             try:
-                async with connection.transaction():  # a savepoint: a record failing alone leaves no trace
+                async with unit.part():  # a record failing alone leaves no trace
                     attempt.touched.add(event.subject)
-                    stored = await self._load(connection, [event.subject])
+                    stored = await self._load(unit, [event.subject])
                     arrivals: list[int] = []
                     fired = self._apply([event], sources, stored, one, arrivals, {})
-                    one.alerts.extend(await self._alert_rows(connection, fired, arrivals))
-                    await self.store.write_effects(connection, one)
+                    one.alerts.extend(await self._alert_rows(unit, fired, arrivals))
+                    attempt.new_alert_ids |= await unit.write(one)
             except TRANSIENT:
                 raise
             except Exception as error:
@@ -148,18 +146,16 @@ class RiskProcessor:
                 continue
             applied.append(event)
             alerts.extend(fired)
-            effects.new_alert_ids |= one.new_alert_ids
         if not failed:
             assert attempt.failure is not None
             raise attempt.failure  # every record applies alone: the batch's failure is no record's
         _refuse_if_all_failed(failed + unreadable, len(applied) + len(failed) + len(unreadable), cause=attempt.failure)
-        await quarantine.write(connection, unreadable + failed)
         attempt.outcome = BatchOutcome(len(applied), len(events) - len(applied) - len(failed),
                                        tuple(unreadable + failed), tuple(alerts), _accepted_ms(applied, sources))
-        return effects
+        # the events' own effects are written one by one: what is left are the offsets and the quarantine
+        return BatchEffects(offsets=attempt.last_offsets, quarantined=unreadable + failed)
 
-    async def _alert_rows(self, connection: asyncpg.Connection, alerts: Sequence[Alert],
-                          arrivals: Sequence[int]) -> list[AlertRow]:
+    async def _alert_rows(self, unit: RiskUnit, alerts: Sequence[Alert], arrivals: Sequence[int]) -> list[StoredAlert]:
         """The batch's alerts as stored, each paged or history (projections.alerts.pages).
 
         `arrivals` holds, for each alert, the recorded time of the event whose arrival raised it:
@@ -167,11 +163,11 @@ class RiskProcessor:
         """
         if not alerts:
             return []
-        history = await backfilled(connection, sorted({alert.causing_event_id for alert in alerts}))
+        history = await unit.backfilled(sorted({alert.causing_event_id for alert in alerts}))
         now = None if self.clock is None else int(self.clock() * 1000)
         return [
-            _alert_row(alert, pages(alert, recorded if now is None else now, self.policy,
-                                    backfill=alert.causing_event_id in history))
+            StoredAlert.of(alert, topic=ALERTS, paged=pages(alert, recorded if now is None else now, self.policy,
+                                                            backfill=alert.causing_event_id in history))
             for alert, recorded in zip(alerts, arrivals, strict=True)
         ]
 
@@ -192,12 +188,11 @@ class RiskProcessor:
             sources[event.event_id] = record
         return events, sources, unreadable
 
-    async def _load(self, connection: asyncpg.Connection,
-                    subjects: Sequence[str]) -> dict[str, tuple[SubjectState, int, int]]:
+    async def _load(self, unit: RiskUnit, subjects: Sequence[str]) -> dict[str, tuple[SubjectState, int, int]]:
         """subject -> (state, assessed at, state version), rows locked; only states not kept are read."""
-        rows = await self.store.lock_projections(connection, subjects)
+        rows = await unit.lock_states(subjects)
         stale = [subject for subject, (version, _) in rows.items() if self.states.get(subject, version) is None]
-        read = await self.store.load_state_events(connection, stale) if stale else {}
+        read = await unit.state_events(stale) if stale else {}
         loaded = {}
         for subject, (version, assessed_at) in rows.items():
             state = self.states.get(subject, version) or SubjectState.from_compact(subject, read.get(subject, ()))
@@ -271,7 +266,7 @@ class RiskProcessor:
         return alerts
 
 
-BatchPath = Callable[[asyncpg.Connection, "_Attempt", Sequence[Record]], Awaitable[BatchEffects]]
+BatchPath = Callable[[RiskUnit, "_Attempt", Sequence[Record]], Awaitable[BatchEffects]]
 
 
 @dataclass
@@ -284,14 +279,7 @@ class _Attempt:
     failure: BaseException | None = None
     touched: set[str] = field(default_factory=set)  # subjects whose kept states may be stale if this fails
     written: dict[str, tuple[int, SubjectState]] = field(default_factory=dict)  # subject -> (version, state)
-
-    def bind(self, path: BatchPath) -> Callable[[asyncpg.Connection, dict[tuple[str, int], list[int]]],
-                                          Awaitable[BatchEffects]]:
-        """The store's computation: `path` over the records not applied yet (per the tracked offsets)."""
-        async def compute(connection: asyncpg.Connection, fresh: dict[tuple[str, int], list[int]]) -> BatchEffects:
-            wanted = {(tp, offset) for tp, offs in fresh.items() for offset in offs}
-            return await path(connection, self, [r for r in self.batch if ((r.topic, r.partition), r.offset) in wanted])
-        return compute
+    new_alert_ids: set[str] = field(default_factory=set)  # alerts stored by the attempt's unit, not before
 
 
 def _accepted_ms(events: Sequence[RiskEvent], sources: dict[str, Record]) -> dict[str, int]:
@@ -348,18 +336,6 @@ def _dropped_before(stored: tuple[SubjectState, int, int] | None, state: Subject
     if stored is None or not stored[0].events or stored[0].events[0].event_id in state.event_ids:
         return None
     return state.events[0].event_time
-
-
-def _alert_row(alert: Alert, paged: bool) -> AlertRow:
-    document = {**alert.to_dict(), "paged": paged}  # alerts.v1 carries history too, marked
-    return AlertRow(
-        alert_id=alert.alert_id, subject=alert.subject, trigger=alert.trigger.value, priority=alert.priority,
-        level_before=alert.level_before.label, level_after=alert.level_after.label, score=alert.score,
-        explanation=alert.explanation, factors=document["factors"], region=alert.audience.region,
-        caseload=alert.audience.caseload, event_time=alert.event_time, causing_event_id=alert.causing_event_id,
-        policy_version=alert.policy_version, topic=ALERTS,
-        message=encode_published(ALERTS, document, checked=True), paged=paged,
-    )
 
 
 def _home_region(state: SubjectState) -> str | None:

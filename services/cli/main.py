@@ -186,12 +186,11 @@ def worker() -> None:
     """Run one stream worker (normalize, risk, outbox relay, scheduler) against the configured stack."""
     from faust.worker import Worker
 
-    from services.worker import build_worker
-
+    from services import bootstrap
     from services.runtime.logs import logging_config
 
     settings = _stack_settings()
-    app, _ = build_worker(settings, _policy(settings))
+    app, _ = bootstrap.worker(settings, _policy(settings))
     runner = Worker(app, loglevel=settings.log_level, quiet=True,
                     logging_config=logging_config(settings.log_format, settings.log_level))
     # faust's terminal spinner would lower the root logger to DEBUG to spin on every record:

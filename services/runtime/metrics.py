@@ -19,10 +19,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -34,8 +35,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from projections.alerts import Trigger
 from projections.levels import Level
+from projections.ports import OutboxBacklog, OutboxMessage
 from projections.quarantine import REASON_CLASSES
-from projections.store import Store
+from schemas.errors import FieldError
 from services.runtime.settings import Settings
 from streams.kafka import client_options
 from streams.topology import AGENCY_TOPICS, ALL_TOPICS, DEADLETTER, SUBJECT_EVENTS
@@ -43,8 +45,6 @@ from streams.topology import AGENCY_TOPICS, ALL_TOPICS, DEADLETTER, SUBJECT_EVEN
 if TYPE_CHECKING:
     import faust
 
-    from projections.store import OutboxMessage
-    from services.ingest.gateway import Outcome
     from streams.consume import Record, Stage
     from streams.normalize import NormalizeOutcome
     from streams.risk import BatchOutcome
@@ -57,7 +57,7 @@ DEAD_LETTER_REASONS = ("malformed", "unknown_type", "missing_field", "wrong_type
 OTHER_TOPIC = "other"
 
 # `_created` samples would double every series for a timestamp nobody charts
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 _BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -181,7 +181,22 @@ def dead_letter_reason_of_text(text: str) -> str:
 
 # ---- recording, called by the stages -------------------------------------------------------
 
-def record_ingest(outcomes: Sequence["Outcome"], seconds: float) -> None:
+class Outcome(Protocol):
+    """What the metrics read of one submission's outcome (services.ingest.gateway.Outcome)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def topic(self) -> str | None: ...
+    @property
+    def conflict(self) -> bool: ...
+    @property
+    def forbidden(self) -> bool: ...
+    @property
+    def errors(self) -> Sequence[FieldError]: ...
+
+
+def record_ingest(outcomes: Sequence[Outcome], seconds: float) -> None:
     """One gateway submission batch: outcomes, records produced, dead letters by reason class."""
     BATCH_DURATION.labels("ingest").observe(seconds)
     for outcome in outcomes:
@@ -201,7 +216,7 @@ def record_ingest(outcomes: Sequence["Outcome"], seconds: float) -> None:
             EVENTS_OUT.labels(DEADLETTER).inc()
 
 
-def record_normalized(records: Sequence["Record"], outcome: "NormalizeOutcome", seconds: float) -> None:
+def record_normalized(records: Sequence[Record], outcome: NormalizeOutcome, seconds: float) -> None:
     BATCH_DURATION.labels("normalize").observe(seconds)
     for topic, count in collections.Counter(record.topic for record in records).items():
         EVENTS_IN.labels(topic_label(topic)).inc(count)
@@ -224,7 +239,7 @@ class _Applied:
 _applied = _Applied()
 
 
-def record_risk_batch(batch: Sequence["Record"], outcome: "BatchOutcome", seconds: float,
+def record_risk_batch(batch: Sequence[Record], outcome: BatchOutcome, seconds: float,
                       now: float | None = None) -> None:
     """A committed risk batch: latencies from ingest acceptance, and alerts by trigger and level."""
     committed_at = time.time() if now is None else now
@@ -236,15 +251,15 @@ def record_risk_batch(batch: Sequence["Record"], outcome: "BatchOutcome", second
         INGEST_TO_PROJECTION.observe(max(0.0, committed_at - accepted_ms / 1000))
     for alert in outcome.alerts:
         ALERTS_RAISED.labels(alert.trigger.value, alert.level_after.label).inc()
-        accepted_ms = outcome.accepted_ms.get(alert.causing_event_id)
-        if accepted_ms is not None:
-            INGEST_TO_ALERT.observe(max(0.0, committed_at - accepted_ms / 1000))
+        alert_accepted_ms = outcome.accepted_ms.get(alert.causing_event_id)
+        if alert_accepted_ms is not None:
+            INGEST_TO_ALERT.observe(max(0.0, committed_at - alert_accepted_ms / 1000))
     if outcome.accepted_ms:
         newest = max(outcome.accepted_ms.values())
         _applied.newest_accepted_ms = max(newest, _applied.newest_accepted_ms or newest)
 
 
-def record_relayed(messages: Sequence["OutboxMessage"]) -> None:
+def record_relayed(messages: Sequence[OutboxMessage]) -> None:
     for topic, count in collections.Counter(message.topic for message in messages).items():
         EVENTS_OUT.labels(topic_label(topic)).inc(count)
 
@@ -283,10 +298,10 @@ def route_template(scope: Scope) -> str:
     """
     route = scope.get("route")
     path_format = getattr(route, "path_format", None)
-    if not path_format:
+    if not isinstance(path_format, str) or not path_format:
         return UNMATCHED_ROUTE
     try:
-        matched = path_format.format(**scope.get("path_params", {}))
+        matched: str = path_format.format(**scope.get("path_params", {}))
     except (KeyError, IndexError, ValueError):
         return path_format
     path: str = scope.get("path", "")
@@ -323,12 +338,21 @@ class RequestMetrics:
 
 # ---- the worker: sampling and its HTTP server ------------------------------------------------
 
+class OutboxCounts(Protocol):
+    """What the sampler reads of the outbox (projections.ports.Outbox)."""
+
+    async def backlog(self) -> OutboxBacklog: ...
+
+
 class WorkerConnections(Protocol):
     """What the sampler needs from the worker's runtime (services.worker.WorkerRuntime)."""
 
-    store: Store
-    producer: AIOKafkaProducer
-    stages: Sequence["Stage"]
+    @property
+    def outbox(self) -> OutboxCounts: ...
+    @property
+    def producer(self) -> AIOKafkaProducer: ...
+    @property
+    def stages(self) -> Sequence[Stage]: ...
 
     async def ready(self) -> object: ...
 
@@ -392,7 +416,7 @@ def port_file(state_dir: Path, pid: int) -> Path:
     return state_dir / "metrics" / f"worker-{pid}.port"
 
 
-async def watch_worker(app: "faust.App", runtime: WorkerConnections, settings: Settings) -> None:
+async def watch_worker(app: faust.App, runtime: WorkerConnections, settings: Settings) -> None:
     """Serve this worker's /metrics, /healthz and /readyz, and sample until the worker stops."""
     for gauge in WORKER_SERIES:
         REGISTRY.register(gauge)
@@ -452,12 +476,9 @@ class _WorkerSampler:
         return "ok"
 
     async def _sample_outbox(self) -> None:
-        row = await self.runtime.store.pool.fetchrow(
-            """SELECT count(*) AS backlog, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest
-               FROM outbox WHERE published_at IS NULL"""
-        )
-        OUTBOX_BACKLOG.set(row["backlog"])
-        OUTBOX_OLDEST_AGE.set(float(row["oldest"]))
+        backlog = await self.runtime.outbox.backlog()
+        OUTBOX_BACKLOG.set(backlog.messages)
+        OUTBOX_OLDEST_AGE.set(backlog.oldest_seconds)
 
     async def _lag(self) -> dict[tuple[str, str, int], int]:
         """End offset minus committed offset for every partition assigned to this worker's stages, by group."""
@@ -481,7 +502,8 @@ class _WorkerSampler:
         return lag
 
     def _publish_lag(self, lag: dict[tuple[str, str, int], int]) -> None:
-        labels = {(group, topic_label(topic), str(partition)): value for (group, topic, partition), value in lag.items()}
+        labels = {(group, topic_label(topic), str(partition)): value
+                  for (group, topic, partition), value in lag.items()}
         for gone in self.lag_labels - labels.keys():
             CONSUMER_LAG.remove(*gone)
         for (group, topic, partition), value in labels.items():

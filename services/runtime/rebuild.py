@@ -20,7 +20,7 @@ from projections.digest import digest_entry, document_digest, entries_digest
 from projections.events import RiskEvent
 from projections.model import assess, empty_state, fold_all
 from projections.policy import Policy
-from projections.store import Store
+from projections.ports import ArchiveReader
 from schemas.codec import decode_risk_event
 from services.runtime.progress import advance
 
@@ -53,7 +53,7 @@ def assess_subjects(subjects: Sequence[Sequence[bytes]]) -> list[str]:
     return assessed
 
 
-async def rebuild(store: Store, policy: Policy, processes: int | None = None) -> RebuildResult:
+async def rebuild(store: ArchiveReader, policy: Policy, processes: int | None = None) -> RebuildResult:
     """Fold the archive subject by subject over `processes` processes (default: one per core)."""
     global _policy
     started = time.perf_counter()
@@ -101,6 +101,6 @@ async def rebuild(store: Store, policy: Policy, processes: int | None = None) ->
     return RebuildResult(len(documents), events, time.perf_counter() - started, entries_digest(documents))
 
 
-async def live_digest(store: Store) -> str:
+async def live_digest(store: ArchiveReader) -> str:
     """The digest of the projections the live pipeline wrote."""
     return document_digest(await store.projection_assessments())

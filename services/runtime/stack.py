@@ -83,7 +83,8 @@ class Stack:
 
     async def wait_until_idle(self, timeout: float = 120.0, settle: float = 0.5) -> None:
         """Until every event on the agency topics reached PostgreSQL and the outbox is drained."""
-        from projections.store import Store, create_pool
+        from services.adapters.postgres.pool import create_pool
+        from services.adapters.postgres.store import Store
         from streams.kafka import cluster_id
 
         assert self.settings.database_url

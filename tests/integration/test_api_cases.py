@@ -13,6 +13,7 @@ import pytest
 from services.api.auth import Role
 from services.runtime.state import child_environment
 from services.runtime.stack import Stack
+from services.bootstrap import worker_ports
 from services.worker import WorkerRuntime, emit_due_reviews
 from projections.policy import default_policy
 from tests.support.api import alias, client, database, ingest, next_event, comment, released_high_risk_subject, user
@@ -132,7 +133,7 @@ async def test_reviews_are_a_work_queue(stack: Stack) -> None:
     subject = alias(stack, person)
     async with database(stack) as pool:
         due = await pool.fetchval("SELECT next_review_at FROM risk_projection WHERE subject = $1", subject)
-    runtime = await WorkerRuntime(stack.settings, default_policy()).ready()
+    runtime = await WorkerRuntime(stack.settings, default_policy(), worker_ports).ready()
     try:
         await emit_due_reviews(runtime, now=due + dt.timedelta(days=30))
     finally:
@@ -169,7 +170,7 @@ async def test_reviews_are_a_work_queue(stack: Stack) -> None:
                                        item["review_id"])
     assert dict(decision) == {"reviewer": body["reviewer"], "decision": "level_confirmed", "note": "no change since"}
     # completed: the next review waits for its interval, however late the scheduler runs now
-    runtime = await WorkerRuntime(stack.settings, default_policy()).ready()
+    runtime = await WorkerRuntime(stack.settings, default_policy(), worker_ports).ready()
     try:
         await emit_due_reviews(runtime, now=dt.datetime.now(dt.UTC))
     finally:
@@ -181,7 +182,8 @@ async def test_reviews_are_a_work_queue(stack: Stack) -> None:
 async def test_the_live_risk_stage_judges_paging_by_the_wall_clock(stack: Stack) -> None:
     """The worker's own clock: an event from an hour ago pages, one from a month ago is history."""
     from projections.events import RiskEvent, Victim
-    from projections.store import Store, create_pool
+    from services.adapters.postgres.pool import create_pool
+    from services.adapters.postgres.store import Store
     from schemas.codec import encode_risk_event
     from streams.consume import Record
     from streams.risk import RiskProcessor

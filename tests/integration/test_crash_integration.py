@@ -23,8 +23,8 @@ import asyncpg
 import pytest
 
 from projections.digest import document_digest
-from projections.store import create_pool
 from schemas.codec import decode_published
+from services.adapters.postgres.pool import create_pool
 from services.api.auth import local_operator
 from services.adapters.kafka import KafkaEventPublisher
 from services.adapters.postgres.ingest import PostgresIngestRecords

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from projections.store import create_pool
+from services.adapters.postgres.pool import create_pool
 from services.adapters.postgres.directory import PostgresClientDirectory, PostgresUserDirectory
 from services.runtime.stack import Stack
 from tests.support.contracts.directory import ClientDirectoryContract, UserDirectoryContract

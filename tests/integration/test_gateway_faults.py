@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from projections.policy import default_policy
-from projections.store import Store, create_pool
+from services.adapters.postgres.pool import create_pool
+from services.adapters.postgres.store import Store
 from services.runtime.rebuild import live_digest, rebuild
 from services.bootstrap import started_stack
 from services.runtime.stack import Stack

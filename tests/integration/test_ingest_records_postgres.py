@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from projections.store import create_pool
+from services.adapters.postgres.pool import create_pool
 from services.adapters.postgres.ingest import PostgresIngestRecords
 from services.ingest.ports import IngestRecords
 from services.runtime.stack import Stack

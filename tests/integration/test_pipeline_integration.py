@@ -18,6 +18,7 @@ from schemas.codec import decode_published
 from schemas.identity import parse_identity_number, pseudonym
 from services.runtime.state import child_environment, pseudonym_key
 from services.runtime.stack import Stack
+from services.bootstrap import worker_ports
 from services.worker import WorkerRuntime, emit_due_reviews
 from streams.kafka import new_producer
 from streams.topology import SUBJECT_EVENTS
@@ -119,7 +120,7 @@ async def test_scheduler_opens_one_review_item_per_subject_however_late(stack: S
     ps = alias(stack, subject)
     [projection] = await fetch(stack, "SELECT level, next_review_at FROM risk_projection WHERE subject = $1", ps)
     assert projection["level"] in ("high", "extreme") and projection["next_review_at"] is not None
-    runtime = await WorkerRuntime(stack.settings, default_policy()).ready()
+    runtime = await WorkerRuntime(stack.settings, default_policy(), worker_ports).ready()
     try:
         # catching up after a long downtime: many cycles fell due, twice over
         late = projection["next_review_at"] + dt.timedelta(days=90)

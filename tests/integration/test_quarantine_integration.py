@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from projections.policy import default_policy
-from projections.store import BatchEffects, Store
+from projections.ports import BatchEffects
+from services.adapters.postgres.store import Store
 from services.runtime.metrics import QUARANTINED
 from services.runtime.rebuild import live_digest, rebuild
 from services.runtime.state import child_environment
-from services.bootstrap import started_stack
+from services.bootstrap import started_stack, worker_ports
 from services.runtime.stack import Stack
 from services.worker import WorkerRuntime, build_stages
 from streams.consume import Record, StageDefect, run_stage
@@ -138,7 +139,7 @@ async def test_a_record_failing_alone_is_quarantined_the_rest_applied_and_retry_
     from streams.kafka import cluster_id
 
     stack = bare_stack
-    runtime = await WorkerRuntime(stack.settings, default_policy()).ready()
+    runtime = await WorkerRuntime(stack.settings, default_policy(), worker_ports).ready()
     people = [new_person() for _ in range(6)]
     documents = [event("police.crime_report", person, at(day), {"offence": "aggravated_assault"})
                  for day in range(3) for person in people]
@@ -189,7 +190,7 @@ async def test_a_record_failing_alone_is_quarantined_the_rest_applied_and_retry_
 
 async def test_a_batch_whose_every_record_fails_stops_the_stage_before_it_commits(bare_stack: Stack) -> None:
     stack = bare_stack
-    runtime = await WorkerRuntime(stack.settings, default_policy()).ready()
+    runtime = await WorkerRuntime(stack.settings, default_policy(), worker_ports).ready()
     try:
         batch = []
         for offset in range(3):
@@ -240,7 +241,7 @@ async def test_normalize_quarantines_a_record_it_cannot_forward_and_forwards_the
 
     monkeypatch.setattr(streams.normalize, "normalize", faulty)
     batch = [Record(topic, 0, 1_000 + n, value, None, subject.encode()) for n, (topic, value, _) in enumerate(records)]
-    runtime = await WorkerRuntime(stack.settings, default_policy()).ready()
+    runtime = await WorkerRuntime(stack.settings, default_policy(), worker_ports).ready()
     try:
         failing = {event_id for *_, event_id in records}
         with pytest.raises(StageDefect):  # every record fails: the stage, not the records

@@ -16,8 +16,8 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from projections.store import create_pool
 from services.adapters.postgres.directory import PostgresClientDirectory, PostgresUserDirectory
+from services.adapters.postgres.pool import create_pool
 from services.api.auth import Role, add_client, add_user
 from schemas.identity import parse_identity_number, pseudonym
 from services.runtime.state import pseudonym_key

@@ -22,7 +22,7 @@ from fastavro.utils import generate_many
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.alerts import Alert, Audience, Trigger, evaluate_arrival
+from projections.alerts import Alert, Audience, StoredAlert, Trigger, evaluate_arrival
 from projections.events import DAY_MS, RiskEvent, Victim
 from projections.levels import Level
 from projections.model import empty_state, fold
@@ -44,7 +44,7 @@ from schemas.errors import (
 )
 from schemas.registry import PUBLISHED_TOPICS, WireSchema, default_registry
 from streams.kafka import EVENT_HEADERS, event_headers, published_headers
-from streams.risk import _alert_row
+
 from streams.topology import ALERT_WORKFLOW, ALERTS, ALL_TOPICS, PRODUCERS, RISK_CHANGES
 from tests.unit.test_schemas_contracts import _assert_backward_compatible, _expected_under, crc64_avro
 
@@ -279,7 +279,7 @@ def test_the_risk_stage_publishes_an_alert_as_its_record_with_paged(paged: bool)
     alerts = _alerts()
     assert {alert.trigger for alert in alerts} >= {Trigger.LEVEL_ROSE}
     for alert in alerts:
-        row = _alert_row(alert, paged)
+        row = StoredAlert.of(alert, paged=paged, topic=ALERTS)
         decoded = decode_published_message(ALERTS, row.message)
         assert decoded.name == "riskwatch.Alert"
         assert decoded.record == {**alert.to_dict(), "paged": paged}
@@ -290,7 +290,8 @@ def test_an_alert_with_region_withheld_and_no_factors_round_trips() -> None:
     alert = _alerts()[0]
     withheld = Alert(**{**{name: getattr(alert, name) for name in Alert.__dataclass_fields__},
                         "audience": Audience(None, None), "factors": (), "victims": (), "protected_victims": 0})
-    assert decode_published(ALERTS, _alert_row(withheld, True).message) == {**withheld.to_dict(), "paged": True}
+    message = StoredAlert.of(withheld, paged=True, topic=ALERTS).message
+    assert decode_published(ALERTS, message) == {**withheld.to_dict(), "paged": True}
 
 
 def test_an_escalation_is_an_escalated_alert_for_the_supervisors() -> None:
@@ -311,7 +312,7 @@ def test_an_escalation_is_an_escalated_alert_for_the_supervisors() -> None:
 
 def test_the_relay_s_headers_name_the_record_and_follow_the_causing_event_s_trace() -> None:
     alert = _alerts()[0]
-    message = _alert_row(alert, True).message
+    message = StoredAlert.of(alert, paged=True, topic=ALERTS).message
     headers = dict(published_headers(ALERTS, message))
     assert list(headers) == list(EVENT_HEADERS)
     assert headers["ce_type"] == b"riskwatch.Alert" and headers["ce_id"] == alert.alert_id.encode()

@@ -17,7 +17,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from projections.policy import default_policy
-from projections.store import Store, create_pool
+from services.adapters.postgres.pool import create_pool
+from services.adapters.postgres.store import Store
 from schemas.codec import decode_event
 from services.tools.benchmark.workload import Throughput
 from services.runtime.metrics import port_file

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from projections.store import create_pool, migrate
+from services.adapters.postgres.pool import create_pool, migrate
 from schemas.codec import decode_published
 from services.adapters.memory.reads import memory_query_ports
 from services.adapters.memory.tables import MemoryTables

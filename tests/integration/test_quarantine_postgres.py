@@ -1,0 +1,16 @@
+"""The quarantine's PostgreSQL adapter against the quarantine's contract, on an embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from tests.support.contracts import StoragePorts
+from tests.support.contracts.quarantine import QuarantineContract
+from tests.support.postgres import postgres_ports, postgres_pool, postgres_url  # noqa: F401 (fixtures)
+
+
+class TestPostgresQuarantine(QuarantineContract):
+    @pytest.fixture
+    def port(self, postgres_pool: asyncpg.Pool) -> StoragePorts:  # noqa: F811
+        return postgres_ports(postgres_pool)
