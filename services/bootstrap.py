@@ -111,7 +111,7 @@ async def prepare(settings: Settings) -> list[str]:
 @contextlib.contextmanager
 def started_stack(settings: Settings, *, workers: int = 1, api: bool = True) -> Iterator[runtime_stack.Stack]:
     """Broker and database (embedded unless configured), migrations, topics, workers and API."""
-    with runtime_stack.started_stack(settings, prepare=prepare, workers=workers, api=api) as stack:
+    with runtime_stack.started_stack(settings, prepare=prepare, progress=store, workers=workers, api=api) as stack:
         yield stack
 
 

@@ -21,9 +21,11 @@ applied (normalize forwards again; the risk stage dedupes by event id).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterable, Protocol, Sequence
+from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NotLeaderForPartitionError
@@ -123,9 +125,10 @@ async def run_stage(stage: Stage, settings: StageSettings, should_stop: Callable
             fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=settings.batch_size)
             if not fetched:
                 continue
-            records = [Record(m.topic, m.partition, m.offset, m.value, m.timestamp if m.timestamp >= 0 else None, m.key)
+            records = [Record(m.topic, m.partition, m.offset, m.value,
+                              m.timestamp if m.timestamp >= 0 else None, m.key)
                        for messages in fetched.values() for m in messages]
-            await until_done(stage.name, lambda: stage.handle(records))
+            await until_done(stage.name, functools.partial(stage.handle, records))
             await _commit(consumer, stage.name, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()})
     finally:
         stage.consumer = None
@@ -141,7 +144,7 @@ async def _commit(consumer: AIOKafkaConsumer, name: str, offsets: dict[TopicPart
         log.info("%s: commit refused (%s: %s); the partition's next owner replays", name, type(error).__name__, error)
 
 
-class _StartFromAuthority(ConsumerRebalanceListener):
+class _StartFromAuthority(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka has no type information
     """On assignment, start each partition after what the stage's own records say was applied.
 
     (Asking the group for its committed offsets here would wait for the rebalance in progress.)

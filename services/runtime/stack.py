@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -26,6 +27,19 @@ from streams.kafka import client_options
 from streams.topology import AGENCY_TOPICS, SUBJECT_EVENTS, stage_group
 
 
+class Progress(Protocol):
+    """What waiting for an idle stack reads of the risk stage's storage (the composition root gives it)."""
+
+    async def tracked_offsets(self, cluster_id: str, topic: str) -> dict[int, int]: ...
+
+    async def accepted_unarchived(self, cluster_id: str) -> int: ...
+
+    async def outbox_backlog(self) -> int: ...
+
+
+ProgressSource = Callable[[Settings], AbstractAsyncContextManager[Progress]]
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -34,6 +48,7 @@ class Stack:
     api_port: int
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     api: subprocess.Popen[bytes] | None = None
+    progress: ProgressSource | None = None  # how wait_until_idle reads the storage
 
     @property
     def api_url(self) -> str:
@@ -83,42 +98,42 @@ class Stack:
 
     async def wait_until_idle(self, timeout: float = 120.0, settle: float = 0.5) -> None:
         """Until every event on the agency topics reached PostgreSQL and the outbox is drained."""
-        from services.adapters.postgres.pool import create_pool
-        from services.adapters.postgres.store import Store
         from streams.kafka import cluster_id
 
-        assert self.settings.database_url
+        assert self.progress is not None, "a stack started by services.bootstrap.started_stack knows its storage"
         deadline = time.monotonic() + timeout
         cluster = await cluster_id(self.settings)
-        pool = await create_pool(self.settings.database_url)
         consumer = AIOKafkaConsumer(**client_options(self.settings),
                                     group_id=stage_group(self.settings.consumer_group, "normalize"),
                                     enable_auto_commit=False)
         await consumer.start()
         try:
-            quiet_since: float | None = None
-            while True:
-                busy = await _backlog(consumer, pool, cluster)
-                busy += await Store(pool).outbox_backlog()
-                now = time.monotonic()
-                if busy == 0:
-                    quiet_since = quiet_since or now
-                    if now - quiet_since >= settle:
-                        return
-                else:
-                    quiet_since = None
-                for process in self.workers:
-                    if process.poll() is not None and process.returncode != -signal.SIGKILL:
-                        raise RuntimeError(f"a worker exited with code {process.returncode}; see {self.logs}")
-                if now > deadline:
-                    raise TimeoutError(f"{busy} events still in flight after {timeout:.0f} s; see {self.logs}")
-                await asyncio.sleep(0.1)
+            async with self.progress(self.settings) as store:
+                await self._until_idle(consumer, store, cluster, deadline, timeout, settle)
         finally:
             await consumer.stop()
-            await pool.close()
+
+    async def _until_idle(self, consumer: AIOKafkaConsumer, store: Progress, cluster: str, deadline: float,
+                          timeout: float, settle: float) -> None:
+        quiet_since: float | None = None
+        while True:
+            busy = await _backlog(consumer, store, cluster) + await store.outbox_backlog()
+            now = time.monotonic()
+            if busy == 0:
+                quiet_since = quiet_since or now
+                if now - quiet_since >= settle:
+                    return
+            else:
+                quiet_since = None
+            for process in self.workers:
+                if process.poll() is not None and process.returncode != -signal.SIGKILL:
+                    raise RuntimeError(f"a worker exited with code {process.returncode}; see {self.logs}")
+            if now > deadline:
+                raise TimeoutError(f"{busy} events still in flight after {timeout:.0f} s; see {self.logs}")
+            await asyncio.sleep(0.1)  # the poll's period
 
 
-async def _backlog(consumer: AIOKafkaConsumer, pool: object, cluster: str) -> int:
+async def _backlog(consumer: AIOKafkaConsumer, store: Progress, cluster: str) -> int:
     """Records not yet applied: agency topics by committed offsets, subject events by tracking."""
     agency = [TopicPartition(topic, p) for topic in AGENCY_TOPICS.values()
               for p in sorted(consumer.partitions_for_topic(topic) or ())]
@@ -131,28 +146,17 @@ async def _backlog(consumer: AIOKafkaConsumer, pool: object, cluster: str) -> in
     for tp in agency:
         committed = await consumer.committed(tp) or 0
         backlog += max(0, ends[tp] - committed)
-    rows = await pool.fetch(  # type: ignore[attr-defined]
-        "SELECT kafka_partition, kafka_offset FROM tracking WHERE cluster_id = $1 AND topic = $2",
-        cluster, SUBJECT_EVENTS,
-    )
-    tracked = {row["kafka_partition"]: row["kafka_offset"] for row in rows}
+    tracked = await store.tracked_offsets(cluster, SUBJECT_EVENTS)
     for tp in subject:
         backlog += max(0, ends[tp] - (tracked.get(tp.partition, -1) + 1))
     # The embedded broker can report an end offset below its last record: also count what the
-    # gateway accepted on this cluster and the risk processor has not archived yet (a record in
-    # quarantine waits for an operator, not for the workers).
-    backlog += await pool.fetchval(  # type: ignore[attr-defined]
-        """SELECT count(*) FROM ingested_event i WHERE cluster_id = $1 AND topic IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM event_archive a WHERE a.event_id = i.event_id)
-           AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.event_id = i.event_id AND q.retried_at IS NULL)""",
-        cluster,
-    )
-    return int(backlog)
+    # gateway accepted on this cluster and the risk processor has not archived yet.
+    return backlog + await store.accepted_unarchived(cluster)
 
 
 @contextlib.contextmanager
-def started_stack(settings: Settings, *, prepare: Callable[[Settings], Coroutine[Any, Any, object]], workers: int = 1,
-                  api: bool = True) -> Iterator[Stack]:
+def started_stack(settings: Settings, *, prepare: Callable[[Settings], Coroutine[Any, Any, object]],
+                  progress: ProgressSource, workers: int = 1, api: bool = True) -> Iterator[Stack]:
     """Broker and database (embedded unless configured), then `prepare` (migrations and topics, given by
     the composition root, services.bootstrap.started_stack), workers and API."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +168,8 @@ def started_stack(settings: Settings, *, prepare: Callable[[Settings], Coroutine
             settings = settings.model_copy(update={"database_url": database.database_url})
         asyncio.run(prepare(settings))
         pseudonym_key(settings)
-        stack = Stack(settings, broker, database, settings.http_port or free_port(settings.http_host))
+        stack = Stack(settings, broker, database, settings.http_port or free_port(settings.http_host),
+                      progress=progress)
         runtime_file = write_runtime(settings, stack.api_url if api else None)
         try:
             for _ in range(workers):

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from services.adapters.postgres.store import Store
+from services.adapters.postgres.ingest import PostgresIngestRecords as Store
 from services.runtime.stack import Stack
 from tests.support.api import database, ingest
 from tests.support.scenario import at, event, new_person

@@ -48,7 +48,8 @@ async def test_escalating_case_raises_levels_and_alerts_with_explanations(stack:
         await post_documents(stack, document)
         await stack.wait_until_idle()
     ps = alias(stack, subject)
-    history = await fetch(stack, "SELECT level, explanation FROM risk_history WHERE subject = $1 ORDER BY event_time", ps)
+    history = await fetch(stack, "SELECT level, explanation FROM risk_history WHERE subject = $1 ORDER BY event_time",
+                          ps)
     levels = [row["level"] for row in history]
     order = ["low", "moderate", "high", "extreme"]
     assert len(levels) == len(story)
@@ -114,8 +115,9 @@ async def test_late_and_duplicate_events_give_the_in_order_projection(stack: Sta
 
 async def test_scheduler_opens_one_review_item_per_subject_however_late(stack: Stack) -> None:
     subject, victim = new_person(), new_person()
-    await post_documents(stack, event("police.crime_report", subject, at(60), {"offence": "attempted_murder", "strangulation": True, "weapon": True},
-                                    victims=[victim]))
+    await post_documents(stack, event("police.crime_report", subject, at(60),
+                                      {"offence": "attempted_murder", "strangulation": True, "weapon": True},
+                                      victims=[victim]))
     await stack.wait_until_idle()
     ps = alias(stack, subject)
     [projection] = await fetch(stack, "SELECT level, next_review_at FROM risk_projection WHERE subject = $1", ps)
@@ -184,7 +186,8 @@ async def test_normalize_forwards_one_batch_in_event_time_order(stack: Stack) ->
     for offset, document in enumerate(documents):
         document["subject"] = {"pseudonym": subject}
         event_type, record = event_from_json(document, today=dt.date(2026, 11, 1))
-        records.append(Record(agency_topic(event_type), 0, offset, encode_event(event_type, record, checked=True), None))
+        value = encode_event(event_type, record, checked=True)
+        records.append(Record(agency_topic(event_type), 0, offset, value, None))
     producer = new_producer(stack.settings)
     await producer.start()
     try:
@@ -193,5 +196,6 @@ async def test_normalize_forwards_one_batch_in_event_time_order(stack: Stack) ->
         await producer.stop()
     assert (outcome.forwarded, outcome.refused) == (4, ())
 
-    forwarded = [decode_risk_event(r.value) for r in await read_topic(stack, SUBJECT_EVENTS) if r.key == subject.encode()]
+    forwarded = [decode_risk_event(r.value) for r in await read_topic(stack, SUBJECT_EVENTS)
+                 if r.key == subject.encode()]
     assert [e["event_id"] for e in forwarded] == [documents[i]["event_id"] for i in (1, 3, 0, 2)]

@@ -194,7 +194,7 @@ async def test_a_batch_whose_every_record_fails_stops_the_stage_before_it_commit
     try:
         batch = []
         for offset in range(3):
-            value, event_id = risk_record("ps_" + uuid.uuid4().hex, offset, unit="a\u0000b")
+            value, _ = risk_record("ps_" + uuid.uuid4().hex, offset, unit="a\u0000b")
             batch.append(Record(POISON_TOPIC, 0, offset, value, None))
         with pytest.raises(StageDefect):
             await runtime.processor.process(batch)
@@ -251,7 +251,8 @@ async def test_normalize_quarantines_a_record_it_cannot_forward_and_forwards_the
         failing = {chosen}
         await normalize_stage(runtime, batch)
         [row] = await quarantined(stack, chosen)
-        assert (row["stage"], row["reason_class"], row["record_key"]) == ("normalize", "invalid_value", subject.encode())
+        found = (row["stage"], row["reason_class"], row["record_key"])
+        assert found == ("normalize", "invalid_value", subject.encode())
         forwarded = {r.value for r in await read_topic(stack, SUBJECT_EVENTS) if r.key == subject.encode()}
         assert len(forwarded) == 2, "the other records of the batch went on"
     finally:

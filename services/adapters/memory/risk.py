@@ -18,7 +18,8 @@ from typing import Any
 from projections.ports import BatchEffects, Partition, StateHead
 from services.adapters.memory.casework import attach_to_cases
 from services.adapters.memory.quarantine import add_quarantined
-from services.adapters.memory.stage_tables import (MemoryDatabase, MemoryOutboxRow, Tables, canonical_uuid, check_effects,
+from services.adapters.memory.stage_tables import (MemoryDatabase, MemoryOutboxRow, Tables, canonical_uuid,
+                                                   check_effects,
                                              check_text, check_uuids)
 
 
