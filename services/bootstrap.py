@@ -116,9 +116,9 @@ def started_stack(settings: Settings, *, workers: int = 1, api: bool = True) -> 
 
 
 @contextlib.asynccontextmanager
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    """The risk stage's store on its own pool (rebuild, the live digest)."""
-    async with database(settings) as pool:
+async def store(settings: Settings, **options: Any) -> AsyncIterator[Store]:
+    """The risk stage's store on its own pool (rebuild, the live digest, the tools' counts)."""
+    async with database(settings, **options) as pool:
         yield Store(pool)
 
 

@@ -325,7 +325,7 @@ async def _rebuild(settings: Settings) -> tuple[RebuildResult, str]:
 
     policy = _policy(settings)
     async with open_store(settings) as store:
-        with progress_bar("rebuild", await store.pool.fetchval("SELECT count(*) FROM event_archive")):
+        with progress_bar("rebuild", await store.archived_count()):
             result = await run_rebuild(store, policy)
         return result, await live_digest(store)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import asyncpg
+from services.adapters.postgres.store import Store
 
 from projections.model import SubjectState
 from projections.policy import Policy
@@ -224,8 +224,8 @@ async def _ingest_and_collect(stack: Stack, input_path: Path, policy_version: st
                 advance(len(outcomes))
             await stack.wait_until_idle(timeout=_IDLE_TIMEOUT_SECONDS + _IDLE_SECONDS_PER_EVENT * len(wave),
                                         settle=_SETTLE_SECONDS)
-    async with bootstrap.database(stack.settings) as pool:
-        await _collect(pool, result, lines_of)
+    async with bootstrap.store(stack.settings) as store:
+        await _collect(store, result, lines_of)
     return result
 
 
@@ -283,18 +283,16 @@ def _tally(result: BatchResult, outcome: Outcome, lines_of: dict[str, list[int]]
     lines_of.setdefault(outcome.event_id, []).append(line)
 
 
-async def _collect(pool: asyncpg.Pool, result: BatchResult, lines_of: dict[str, list[int]]) -> None:
+async def _collect(store: Store, result: BatchResult, lines_of: dict[str, list[int]]) -> None:
     """Alerts and projections of the subjects the file's events concern, nothing else of the stack."""
     events_of: dict[str, list[str]] = {}
     for ids in _chunks(sorted(lines_of)):
-        for row in await pool.fetch("SELECT event_id::text AS event_id, subject FROM event_archive "
-                                    "WHERE event_id = ANY($1::uuid[])", ids):
-            events_of.setdefault(row["subject"], []).append(row["event_id"])
+        for event_id, subject in await store.subjects_of_events(ids):
+            events_of.setdefault(subject, []).append(event_id)
     subjects = sorted(events_of)
     for names in _chunks(subjects):
         recorded: dict[str, int] = {}
-        for row in await pool.fetch("SELECT subject, state, assessment, level, score, region, caseload "
-                                    "FROM risk_projection WHERE subject = ANY($1::text[])", names):
+        for row in await store.projections_of(names):
             event_ids = sorted(events_of[row["subject"]])
             state = SubjectState.from_dict(row["state"])
             recorded.update((event.event_id, event.recorded_time) for event in state.events)
@@ -304,16 +302,7 @@ async def _collect(pool: asyncpg.Pool, result: BatchResult, lines_of: dict[str, 
                 lines=tuple(sorted(line for event_id in event_ids for line in lines_of[event_id])),
                 event_ids=tuple(event_ids),
             ))
-        rows = await pool.fetch(
-            """SELECT a.alert_id::text AS alert_id, a.subject, a.trigger, a.priority, a.level_before, a.level_after,
-                      a.score, a.explanation, a.factors, a.region, a.caseload, a.causing_event_id::text AS causing,
-                      a.policy_version, a.paged, a.case_id::text AS case_id,
-                      (extract(epoch FROM a.event_time) * 1000)::bigint AS event_time,
-                      (extract(epoch FROM coalesce(e.recorded_time, a.event_time)) * 1000)::bigint AS recorded_time
-               FROM alert a LEFT JOIN event_archive e ON e.event_id = a.causing_event_id
-               WHERE a.subject = ANY($1::text[])""",
-            names,
-        )
+        rows = await store.alerts_of(names)
         result.alerts.extend(BatchAlert(
             alert_id=row["alert_id"], subject=row["subject"], trigger=row["trigger"], priority=row["priority"],
             level_before=row["level_before"], level_after=row["level_after"], score=row["score"],

@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from projections.policy import default_policy
-from services.adapters.postgres.pool import create_pool
+from services import bootstrap
 from services.adapters.postgres.store import Store
 from schemas.codec import decode_event
 from services.tools.benchmark.workload import Throughput
@@ -105,60 +104,48 @@ async def pipeline(stack: Stack, expected: int, timeout: float) -> Throughput:
     The workers must be started just before: the clock starts with the first archive row, so
     their start-up and the consumer-group join are not counted.
     """
-    async with _database(stack) as pool:
+    async with _database(stack) as store:
         deadline = time.monotonic() + timeout
-        while not await pool.fetchval("SELECT EXISTS (SELECT 1 FROM event_archive)"):
-            await _still_running(stack, deadline, pool, expected)
+        while not await store.has_archived():
+            await _still_running(stack, deadline, store, expected)
         first = time.perf_counter()
-        await _until_applied(stack, pool, expected, deadline)
+        await _until_applied(stack, store, expected, deadline)
         return Throughput(expected, time.perf_counter() - first)
 
 
 async def wait_until_applied(stack: Stack, expected: int, timeout: float) -> None:
     """Until `expected` events are archived in all and the outbox is drained (every alert published)."""
-    async with _database(stack) as pool:
-        await _until_applied(stack, pool, expected, time.monotonic() + timeout)
+    async with _database(stack) as store:
+        await _until_applied(stack, store, expected, time.monotonic() + timeout)
 
 
 @contextlib.asynccontextmanager
-async def _database(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
-    assert stack.settings.database_url
-    pool = await create_pool(stack.settings.database_url, max_size=1)
-    try:
-        yield pool
-    finally:
-        await pool.close()
+async def _database(stack: Stack) -> AsyncIterator[Store]:
+    async with bootstrap.store(stack.settings, max_size=1) as store:
+        yield store
 
 
-async def _until_applied(stack: Stack, pool: asyncpg.Pool, expected: int, deadline: float) -> None:
+async def _until_applied(stack: Stack, store: Store, expected: int, deadline: float) -> None:
     cluster = await cluster_id(stack.settings)
     counted_at = time.monotonic()
     while True:
         # Tracking rows are written in the same transaction as the archive rows they cover.
-        tracked = await pool.fetchval(
-            "SELECT coalesce(sum(kafka_offset + 1), 0)::bigint FROM tracking WHERE cluster_id = $1 AND topic = $2",
-            cluster, SUBJECT_EVENTS,
-        )
+        tracked = await store.tracked_total(cluster, SUBJECT_EVENTS)
         if tracked >= expected or time.monotonic() - counted_at >= COUNT_AT_MOST_EVERY_SECONDS:
             counted_at = time.monotonic()
-            if await _archived(pool) >= expected:
+            if await store.archived_count() >= expected:
                 break
-        await _still_running(stack, deadline, pool, expected)
-    store = Store(pool)
+        await _still_running(stack, deadline, store, expected)
     while await store.outbox_backlog():
-        await _still_running(stack, deadline, pool, expected)
+        await _still_running(stack, deadline, store, expected)
 
 
-async def _archived(pool: asyncpg.Pool) -> int:
-    return int(await pool.fetchval("SELECT count(*) FROM event_archive"))
-
-
-async def _still_running(stack: Stack, deadline: float, pool: asyncpg.Pool, expected: int) -> None:
+async def _still_running(stack: Stack, deadline: float, store: Store, expected: int) -> None:
     for process in stack.workers:
         if process.poll() is not None:
             raise RuntimeError(f"a worker exited with code {process.returncode}; see {stack.logs}")
     if time.monotonic() > deadline:
-        raise TimeoutError(f"{await _archived(pool)} of {expected} events archived when the time ran out; "
+        raise TimeoutError(f"{await store.archived_count()} of {expected} events archived when the time ran out; "
                            f"see {stack.logs}")
     await asyncio.sleep(POLL_SECONDS)
 
@@ -210,21 +197,12 @@ def proc_status_bytes(pid: int, field: str) -> int:
 
 
 async def tracked_subjects(settings: Settings) -> int:
-    assert settings.database_url
-    pool = await create_pool(settings.database_url, max_size=1)
-    try:
-        return int(await pool.fetchval("SELECT count(*) FROM risk_projection"))
-    finally:
-        await pool.close()
+    async with bootstrap.store(settings, max_size=1) as store:
+        return await store.projection_count()
 
 
 async def rebuild_speed(settings: Settings) -> RebuildFigure:
     """Every projection recomputed from the archive in this process, and compared with the live ones."""
-    assert settings.database_url
-    pool = await create_pool(settings.database_url)
-    try:
-        store = Store(pool)
+    async with bootstrap.store(settings) as store:
         result = await rebuild(store, default_policy())
         return RebuildFigure(result.events, result.subjects, result.seconds, result.digest, await live_digest(store))
-    finally:
-        await pool.close()
