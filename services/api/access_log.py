@@ -20,7 +20,7 @@ from fastapi import HTTPException, Request
 
 from schemas.text import PSEUDONYM_FORM, withhold_identity_numbers
 from services.api.auth import Principal
-from services.api.ports import AccessEntry, AccessLog
+from services.api.ports import AccessEntry, AccessLog, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,8 @@ async def record_access(
     entry = access_entry(principal, access, request, subjects, purpose, query)
     try:
         await record(entry)
+    except StoreUnavailable:
+        raise  # the database away: 503, retry (services/api/problems.py)
     except Exception as error:
         log.error("access log write failed (%s); refusing the request", type(error).__name__)
         raise AccessNotLogged() from error
@@ -127,6 +129,8 @@ async def recorded_access(log_port: AccessLog, principal: Principal, access: Acc
     async with contextlib.AsyncExitStack() as stack:
         try:
             await stack.enter_async_context(log_port.recorded(entry))
+        except StoreUnavailable:
+            raise
         except Exception as error:
             log.error("access log write failed (%s); refusing the request", type(error).__name__)
             raise AccessNotLogged() from error

@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from projections.ports import StoreUnavailable
 from schemas.errors import FieldError
 from schemas.text import printable
 
@@ -109,6 +110,16 @@ def validation_errors(errors: Sequence[Any]) -> list[FieldError]:
 async def _on_validation_error(request: Request, error: Exception) -> ProblemResponse:
     assert isinstance(error, RequestValidationError)
     return problem(422, validation_errors(error.errors()))
+
+
+STORE_RETRY_AFTER_SECONDS = 5  # a store away: when a client may ask again
+
+
+async def _on_store_unavailable(request: Request, error: Exception) -> ProblemResponse:
+    """A store that did not answer is a dependency away, not a defect: 503 and when to retry."""
+    _log.warning("%s %s: the database did not answer (%s)", request.method, request.url.path, error)
+    return problem(503, [FieldError("database", "unavailable")], detail="the database is unavailable; retry",
+                   headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)})
 
 
 async def _on_http_exception(request: Request, error: Exception) -> ProblemResponse:
@@ -231,4 +242,5 @@ def install_problems(app: FastAPI, *, own_bodies: Iterable[str] = ()) -> None:
     `own_bodies`: paths whose endpoints read, limit and refuse their bodies themselves."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(StoreUnavailable, _on_store_unavailable)
     app.add_middleware(_Boundary, own_bodies=frozenset(own_bodies))

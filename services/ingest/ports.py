@@ -13,8 +13,8 @@ from typing import Literal, Protocol
 Headers = list[tuple[str, bytes]]
 
 
-class StoreUnavailable(Exception):
-    """The store did not answer (connection lost, refused, cancelled): transient, the caller may retry."""
+# One error for a store that did not answer, whichever port: the adapters raise it, callers retry or answer 503.
+from projections.ports import StoreUnavailable as StoreUnavailable  # noqa: E402
 
 
 class IngestRecords(Protocol):

@@ -34,8 +34,8 @@ REVIEW_FIELDS = (
 STEP_FIELDS = ("event_id", "action", "actor", "assignee", "note", "at")
 
 
-class StoreUnavailable(Exception):
-    """The store did not answer (connection lost, timed out): transient, the caller may retry."""
+# One error for a store that did not answer, whichever port (projections.ports).
+from projections.ports import StoreUnavailable as StoreUnavailable  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from services.adapters.memory.reads import memory_query_ports
 from services.adapters.memory.tables import MemoryTables
 from services.api.auth import Principal, Role
 from services.api.common import QueryState
-from services.api.ports import AccessEntry
+from services.api.ports import AccessEntry, StoreUnavailable
 from services.api.problems import install_problems
 from services.api.query import router
 from tests.support.contracts.world import subject, unit_name
@@ -101,4 +101,19 @@ async def test_a_step_whose_access_cannot_be_logged_is_undone(http: httpx.AsyncC
     assert response.status_code == 500 and "access log" in response.text
     assert tables.cases[str(case["case_id"])]["status"] == "open"
     assert tables.alerts[str(alert["alert_id"])]["status"] == "open"
+    assert tables.outbox == [] and tables.case_steps == [] and tables.alert_steps == []
+
+
+async def test_a_store_that_does_not_answer_is_a_503_with_retry_after_and_nothing_applied(
+        http: httpx.AsyncClient, tables: MemoryTables, monkeypatch: pytest.MonkeyPatch) -> None:
+    case, _ = seed_case(tables, MINE)
+
+    def away(_tables: MemoryTables, _entry: AccessEntry) -> None:
+        raise StoreUnavailable("connection lost")
+
+    monkeypatch.setattr("services.adapters.memory.workflow.append_access", away)
+    response = await http.post(f"/v1/cases/{case['case_id']}/close", json={"note": "moved away"})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.json()["errors"] == [{"field": "database", "reason": "unavailable"}]
+    assert tables.cases[str(case["case_id"])]["status"] == "open"
     assert tables.outbox == [] and tables.case_steps == [] and tables.alert_steps == []

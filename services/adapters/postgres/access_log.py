@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from services.adapters.postgres import DATABASE_AWAY
 from services.api.ports import AccessEntry, AccessQuery, Row, StoreUnavailable
 
 # Failures of the connection, not of the statement: the caller may retry.
-TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-             asyncpg.TooManyConnectionsError, OSError, asyncio.TimeoutError)
+TRANSIENT = DATABASE_AWAY
 
 
 @contextlib.contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from projections.ports import StoreRefused, StoreUnavailable
+from services.adapters.postgres import DATABASE_AWAY
 
 MIGRATIONS_LOCK = 0x5249534B  # advisory lock id: "RISK"
 # a connection of its own or one acquired from a pool
@@ -21,8 +21,7 @@ T = TypeVar("T")
 
 # Failures of the connection or the server, not of what was asked: StoreUnavailable to the ports.
 # (OperatorInterventionError: PostgreSQL shutting down or starting up.)
-UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-               asyncpg.TooManyConnectionsError, asyncpg.exceptions.OperatorInterventionError)
+UNAVAILABLE = DATABASE_AWAY
 
 
 async def create_pool(database_url: str, **options: Any) -> asyncpg.Pool:
@@ -89,12 +88,3 @@ async def mapped(call: Callable[[], Awaitable[T]]) -> T:
 def stored_json(value: Any) -> str:
     # arrays of jsonb go over the wire as text and are cast in SQL
     return json.dumps(value, separators=(",", ":"))
-
-
-def columns(rows: Any, width: int) -> tuple[list[Any], ...]:
-    """Rows (an iterable of tuples) as `width` column lists, for unnest($1::type[], ...)."""
-    result: tuple[list[Any], ...] = tuple([] for _ in range(width))
-    for row in rows:
-        for column, value in zip(result, row, strict=True):
-            column.append(value)
-    return result

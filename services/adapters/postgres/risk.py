@@ -18,7 +18,8 @@ import asyncpg
 from projections.alerts import StoredAlert
 from projections.ports import BatchEffects, Partition, StateHead
 from services.adapters.postgres.casework import attach_to_cases, backfilled
-from services.adapters.postgres.pool import UNAVAILABLE, Connection, columns, mapped, port_errors, stored_json
+from services.adapters.postgres import columns
+from services.adapters.postgres.pool import UNAVAILABLE, Connection, mapped, port_errors, stored_json
 from services.adapters.postgres.quarantine import write_quarantined
 
 ARCHIVE_COLUMNS = ("event_id", "subject", "source_type", "agency", "region", "event_time", "recorded_time", "body")
