@@ -113,12 +113,10 @@ def pages(alert: Alert, processed_at: int, policy: Policy, *, backfill: bool = F
 
 
 @dataclass(frozen=True, slots=True)
-class StoredAlert:
-    """The risk stage's alert as it is stored and published: the one record of an alert it writes.
-
-    `paged` False: history, recorded but in no live queue (`pages`). `message` is the alerts.v1
-    document the outbox relay publishes on `topic`; it carries history too, marked.
-    """
+class AlertRecord:
+    """An alert as a row of the `alert` table holds it: what the risk stage writes (StoredAlert), the
+    workflow's escalation raises (services/workflow/ports.py NewAlert) and a batch run reports
+    (services/tools/batch.py BatchAlert) share these fields. Levels by label, times in epoch ms."""
 
     alert_id: str
     subject: str
@@ -134,6 +132,16 @@ class StoredAlert:
     event_time: int
     causing_event_id: str
     policy_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert(AlertRecord):
+    """The risk stage's alert as it is stored and published: the one record of an alert it writes.
+
+    `paged` False: history, recorded but in no live queue (`pages`). `message` is the alerts.v1
+    document the outbox relay publishes on `topic`; it carries history too, marked.
+    """
+
     topic: str
     message: bytes
     paged: bool = True

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from services.adapters.postgres.store import Store
 
 from projections.model import SubjectState
+from projections.alerts import AlertRecord
 from projections.policy import Policy
 from projections.store import ms_to_datetime
 from schemas.identity import IdentityNumberError, parse_identity_number
@@ -63,26 +64,12 @@ class RejectedLine:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchAlert:
+class BatchAlert(AlertRecord):
     """An alert as the pipeline stored it, with the time its causing event was recorded."""
 
-    alert_id: str
-    subject: str
-    trigger: str
-    priority: int
-    level_before: str
-    level_after: str
-    score: float
-    explanation: str
-    factors: list[dict[str, Any]]
-    region: str | None
-    caseload: str | None
-    event_time: int
     # The earliest a live system could raise it: when the causing event and every event its
     # factors rest on were on record. The batch feeds events faster than agencies recorded them.
     raised_at: int
-    causing_event_id: str
-    policy_version: str
     # False: history, as the processor judged it with the batch's clock (each event processed
     # when it was recorded): an event an agency recorded long after it happened pages no one.
     paged: bool = True

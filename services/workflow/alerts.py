@@ -94,11 +94,12 @@ async def escalate_alert(unit: WorkflowUnit, alert: Row, timeout: dt.timedelta) 
     escalation_id = str(uuid.uuid5(RISKWATCH_NAMESPACE, f"{alert['alert_id']}|{ESCALATED_TRIGGER}"))
     await record_step(unit, alert, Step(WorkflowAction.ESCALATED, RISKWATCH_AGENCY), event_id=step_id)
     explanation = f"Not acknowledged within {_duration(timeout)}: {alert['explanation']}"
+    event_time = round(alert["event_time"].timestamp() * 1000)  # epoch ms, exactly as stored
     await unit.add_alert(NewAlert(
         alert_id=escalation_id, subject=alert["subject"], trigger=ESCALATED_TRIGGER, priority=alert["priority"],
         level_before=alert["level_before"], level_after=alert["level_after"], score=alert["score"],
         explanation=explanation, factors=alert["factors"], region=alert["region"], caseload=alert["caseload"],
-        event_time=alert["event_time"], causing_event_id=alert["causing_event_id"],
+        event_time=event_time, causing_event_id=alert["causing_event_id"],
         policy_version=alert["policy_version"], for_supervisor=True, escalated_from=alert["alert_id"],
     ))
     await unit.publish(ALERTS, alert["subject"], {
@@ -106,7 +107,7 @@ async def escalate_alert(unit: WorkflowUnit, alert: Row, timeout: dt.timedelta) 
         "priority": alert["priority"], "level_before": alert["level_before"], "level_after": alert["level_after"],
         "score": alert["score"], "explanation": explanation, "factors": alert["factors"],
         "audience": {"region": alert["region"], "caseload": alert["caseload"], "supervisor": True},
-        "event_time": int(alert["event_time"].timestamp() * 1000), "causing_event_id": alert["causing_event_id"],
+        "event_time": event_time, "causing_event_id": alert["causing_event_id"],
         "policy_version": alert["policy_version"], "escalated_from": alert["alert_id"],
     })
 

@@ -16,6 +16,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from projections.alerts import AlertRecord
+
 Row = Mapping[str, Any]
 
 ALERT_FIELDS = (
@@ -52,23 +54,9 @@ class AccessEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class NewAlert:
+class NewAlert(AlertRecord):
     """An alert the workflow raises itself (an escalation): inserted unless its id exists already."""
 
-    alert_id: str
-    subject: str
-    trigger: str
-    priority: int
-    level_before: str
-    level_after: str
-    score: float
-    explanation: str
-    factors: Sequence[Mapping[str, Any]]
-    region: str | None
-    caseload: str | None
-    event_time: dt.datetime
-    causing_event_id: str
-    policy_version: str
     for_supervisor: bool
     escalated_from: str | None
 

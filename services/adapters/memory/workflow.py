@@ -9,6 +9,7 @@ from typing import Any
 
 from services.adapters.memory.access_log import append_access
 from services.adapters.memory.tables import MemoryTables, as_json
+from projections.store import ms_to_datetime
 from schemas.codec import decode_published, encode_published
 from services.workflow.ports import AccessEntry, NewAlert, Row
 
@@ -77,7 +78,7 @@ class MemoryWorkflowUnit:
             alert_id=alert.alert_id, subject=alert.subject, trigger=alert.trigger, priority=alert.priority,
             level_before=alert.level_before, level_after=alert.level_after, score=alert.score,
             explanation=alert.explanation, factors=as_json(list(alert.factors)), region=alert.region,
-            caseload=alert.caseload, event_time=alert.event_time, created_at=self._now,
+            caseload=alert.caseload, event_time=ms_to_datetime(alert.event_time), created_at=self._now,
             causing_event_id=alert.causing_event_id, policy_version=alert.policy_version,
             for_supervisor=alert.for_supervisor, escalated_from=alert.escalated_from,
         )

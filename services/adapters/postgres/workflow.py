@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.adapters.postgres.access_log import Executor, insert_access, transient_as_unavailable
+from projections.store import ms_to_datetime
 from schemas.codec import encode_published
 from services.workflow.ports import AccessEntry, NewAlert, Row
 
@@ -104,7 +105,8 @@ class PostgresWorkflowUnit:
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::uuid, $14, $15, $16::uuid)
                ON CONFLICT (alert_id) DO NOTHING""",
             alert.alert_id, alert.subject, alert.trigger, alert.priority, alert.level_before, alert.level_after,
-            alert.score, alert.explanation, alert.factors, alert.region, alert.caseload, alert.event_time,
+            alert.score, alert.explanation, alert.factors, alert.region, alert.caseload,
+            ms_to_datetime(alert.event_time),
             alert.causing_event_id, alert.policy_version, alert.for_supervisor, alert.escalated_from,
         )
 
