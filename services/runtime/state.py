@@ -1,4 +1,4 @@
-"""Composition root helpers: settings of a running embedded stack, and the pseudonym key."""
+"""What the processes of one stack share on disk: the running stack's settings (runtime.json), the pseudonym key."""
 
 from __future__ import annotations
 
