@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from projections.policy import Policy, default_policy, load_policy
+from projections.ports import Quarantine
 from services.adapters.kafka import KafkaEventPublisher
 from services.adapters.postgres.casework import PostgresReviews
 from services.adapters.postgres.outbox import PostgresOutbox
@@ -120,6 +121,13 @@ async def store(settings: Settings, **options: Any) -> AsyncIterator[Store]:
     """The risk stage's store on its own pool (rebuild, the live digest, the tools' counts)."""
     async with database(settings, **options) as pool:
         yield Store(pool)
+
+
+@contextlib.asynccontextmanager
+async def quarantine(settings: Settings) -> AsyncIterator[Quarantine]:
+    """The records the stages set aside (`riskwatch quarantine`), on a pool of its own."""
+    async with database(settings, max_size=1) as pool:
+        yield PostgresQuarantine(pool)
 
 
 # ---- the ingest gateway -----------------------------------------------------------------------

@@ -9,7 +9,6 @@ import click
 
 from projections.quarantine import QuarantineEntry
 from services import bootstrap
-from services.adapters.postgres.quarantine import PostgresQuarantine
 from services.ingest.ports import OutgoingRecord
 from services.runtime.settings import Settings
 from services.runtime.state import load_settings
@@ -55,8 +54,8 @@ def retry(ids: tuple[int, ...], every: bool) -> None:
 
 
 async def _entries(settings: Settings, include_retried: bool) -> list[QuarantineEntry]:
-    async with bootstrap.database(settings, max_size=1) as pool:
-        return await PostgresQuarantine(pool).entries(include_retried=include_retried)
+    async with bootstrap.quarantine(settings) as quarantine:
+        return await quarantine.entries(include_retried=include_retried)
 
 
 async def retry_quarantined(settings: Settings, ids: Sequence[int] | None) -> list[QuarantineEntry]:
@@ -65,13 +64,13 @@ async def retry_quarantined(settings: Settings, ids: Sequence[int] | None) -> li
     Marked only once the broker has them: a retry cut short is retried again, and the stages
     recognise an event they already applied by its id.
     """
-    async with bootstrap.database(settings, max_size=1) as pool, bootstrap.publisher(settings) as publisher:
-        entries = await PostgresQuarantine(pool).entries(ids=ids)
+    async with bootstrap.quarantine(settings) as quarantine, bootstrap.publisher(settings) as publisher:
+        entries = await quarantine.entries(ids=ids)
         deliveries = await publisher.publish(
             [OutgoingRecord(entry.topic, entry.key, entry.record, []) for entry in entries],
             RETRY_TIMEOUT_SECONDS)
         if not all(delivery.acknowledged for delivery in deliveries):
             raise click.ClickException("the broker did not acknowledge every record sent back; nothing is marked "
                                        "retried: retry again")
-        await PostgresQuarantine(pool).mark_retried([entry.id for entry in entries])
+        await quarantine.mark_retried([entry.id for entry in entries])
         return entries
