@@ -12,10 +12,9 @@ import logging
 import math
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import faust
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
@@ -26,10 +25,10 @@ from services.adapters.postgres.casework import PostgresReviews
 from services.adapters.postgres.outbox import PostgresOutbox
 from services.adapters.postgres.pool import create_pool, migrate
 from services.adapters.postgres.quarantine import PostgresQuarantine
-from services.adapters.postgres.reads import query_ports
-from services.adapters.postgres.store import Store
 from services.adapters.postgres.directory import PostgresClientDirectory, PostgresUserDirectory
 from services.adapters.postgres.ingest import PostgresIngestRecords
+from services.adapters.postgres.reads import query_ports
+from services.adapters.postgres.store import Store
 from services.api.app import ApiState, create_api
 from services.api.auth import (
     ClientAuthenticator,
@@ -46,8 +45,12 @@ from services.runtime import stack as runtime_stack
 from services.runtime.settings import Settings
 from services.runtime.state import NoStackError as NoStackError
 from services.runtime.state import pseudonym_key
-from services.worker import WorkerPorts, WorkerRuntime, build_worker
 from streams.kafka import cluster_id, ensure_topics, new_producer
+
+if TYPE_CHECKING:  # the worker (faust) is imported only by the process that runs one
+    import faust
+
+    from services.worker import WorkerPorts, WorkerRuntime
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +203,8 @@ def api(settings: Settings) -> FastAPI:
 
 async def worker_ports(settings: Settings) -> WorkerPorts:
     """The worker's ports on PostgreSQL: one pool for the risk store, the outbox, the quarantine, the reviews."""
+    from services.worker import WorkerPorts
+
     pool = await create_pool(_database_url(settings))
     return WorkerPorts(risk=Store(pool), outbox=PostgresOutbox(pool), quarantine=PostgresQuarantine(pool),
                        reviews=PostgresReviews(pool), close=pool.close)
@@ -207,4 +212,6 @@ async def worker_ports(settings: Settings) -> WorkerPorts:
 
 def worker(settings: Settings, chosen: Policy | None = None) -> tuple[faust.App, WorkerRuntime]:
     """The stream worker (services/worker.py) on the PostgreSQL adapters; the settings' policy unless given."""
+    from services.worker import build_worker
+
     return build_worker(settings, chosen or policy(settings), worker_ports)
