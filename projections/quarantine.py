@@ -72,18 +72,9 @@ class Quarantined:
 
 
 @dataclass(frozen=True, slots=True)
-class QuarantineEntry:
-    """A stored quarantine row, as listed and retried."""
+class QuarantineEntry(Quarantined):
+    """A stored quarantine row, as listed and retried: the record set aside, and its row's own fields."""
 
     id: int
     quarantined_at: dt.datetime
-    stage: str
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    record: bytes
-    event_id: str | None
-    reason_class: str
-    reason: str
     retried_at: dt.datetime | None

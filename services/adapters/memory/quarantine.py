@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from projections.quarantine import Quarantined, QuarantineEntry
 from services.adapters.memory.stage_tables import MemoryDatabase, Tables, check_quarantined
 
 
+_RECORD_FIELDS = tuple(field.name for field in fields(Quarantined))
+
+
 def add_quarantined(database: MemoryDatabase, tables: Tables, rows: Sequence[Quarantined]) -> None:
     at = dt.datetime.fromtimestamp(database.clock(), tz=dt.UTC)
     for r in rows:
-        tables.quarantine.append(QuarantineEntry(database.next_id(), at, r.stage, r.topic, r.partition, r.offset, r.key,
-                                                 r.record, r.event_id, r.reason_class, r.reason, None))
+        tables.quarantine.append(QuarantineEntry(**{name: getattr(r, name) for name in _RECORD_FIELDS},
+                                                 id=database.next_id(), quarantined_at=at, retried_at=None))
 
 
 class MemoryQuarantine:

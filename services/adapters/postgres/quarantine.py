@@ -43,9 +43,11 @@ class PostgresQuarantine:
                    ORDER BY id""",
                 include_retried, list(ids) if ids is not None else None,
             )
-        return [QuarantineEntry(row["id"], row["quarantined_at"], row["stage"], row["topic"], row["kafka_partition"],
-                                row["kafka_offset"], _bytes(row["record_key"]), bytes(row["record"]), row["event_id"],
-                                row["reason_class"], row["reason"], row["retried_at"]) for row in rows]
+        return [QuarantineEntry(id=row["id"], quarantined_at=row["quarantined_at"], stage=row["stage"],
+                                topic=row["topic"], partition=row["kafka_partition"], offset=row["kafka_offset"],
+                                key=_bytes(row["record_key"]), record=bytes(row["record"]), event_id=row["event_id"],
+                                reason_class=row["reason_class"], reason=row["reason"], retried_at=row["retried_at"])
+                for row in rows]
 
     async def mark_retried(self, ids: Sequence[int]) -> None:
         with port_errors():
