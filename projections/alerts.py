@@ -195,11 +195,17 @@ def evaluate_arrival(
     position = bisect.bisect_left(after.events, event.sort_key, key=_sort_key)
     if position == len(after.events) - 1:  # in order: the usual case
         return evaluate_event(before, after, event, policy)
+    return recheck_from(after, position, policy), assess(after, event.event_time, policy)
+
+
+def recheck_from(state: SubjectState, position: int, policy: Policy) -> list[Alert]:
+    """The alerts of every event of `state` from `position` on, each checked with all of its
+    past that `state` holds: what a late event placed at `position` calls for."""
     alerts: list[Alert] = []
-    for index in range(position, len(after.events)):
-        earlier = after.prefix(index)  # shares after's ledger: each re-check costs no rebuild
-        alerts += _recheck(earlier, fold(earlier, after.events[index]), after.events[index], policy)
-    return alerts, assess(after, event.event_time, policy)
+    for index in range(position, len(state.events)):
+        earlier = state.prefix(index)  # shares the state's ledger: each re-check costs no rebuild
+        alerts += _recheck(earlier, fold(earlier, state.events[index]), state.events[index], policy)
+    return alerts
 
 
 def _recheck(before: SubjectState, after: SubjectState, event: RiskEvent, policy: Policy) -> list[Alert]:

@@ -1,8 +1,8 @@
 """The risk processor: a batch of canonical events in, one unit of work of the risk store out.
 
-Thin on purpose: decode, skip what was already applied, call the pure core (fold, assess,
-evaluate_arrival), hand the effects to the store (projections.ports.RiskStore: PostgreSQL in the
-worker, the in-memory twin in unit tests).
+Thin on purpose: decode, skip what was already applied, call the pure core (each subject's
+events of the batch arriving together: projections.arrival), hand the effects to the store
+(projections.ports.RiskStore: PostgreSQL in the worker, the in-memory twin in unit tests).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from collections.abc import Awaitable, Callable, Sequence
 
-from projections.alerts import Alert, StoredAlert, evaluate_arrival, pages
-from projections.events import RISKWATCH_AGENCY, TICKS, RiskEvent
-from projections.model import Assessment, SubjectState, assess, compact, empty_state, fold
+from projections.alerts import Alert, StoredAlert, pages
+from projections.arrival import arrive_together
+from projections.events import RISKWATCH_AGENCY, RiskEvent
+from projections.model import SubjectState, compact, empty_state
 from projections.policy import Policy
 from projections.ports import ArchivedEvent, BatchEffects, HistoryRow, ProjectionRow, RiskStore, RiskUnit
 from projections.quarantine import Quarantined, content_reason, describe
@@ -208,54 +209,41 @@ class RiskProcessor:
         arrivals: list[int],
         written: dict[str, tuple[int, SubjectState]],
     ) -> list[Alert]:
-        """`written` receives each subject's state as it will be stored, with its new version."""
-        states: dict[str, SubjectState] = {}
-        as_of: dict[str, int] = {}
-        versions: dict[str, int] = {}
-        for subject, (state, assessed_at, version) in stored.items():
-            states[subject] = state
-            as_of[subject] = assessed_at
-            versions[subject] = version
-        folded: dict[str, list[RiskEvent]] = {}  # subject -> events the batch added to its state
-        alerts: list[Alert] = []
-        raised: set[str] = set()  # a late event re-checks later ones: the same alert may come again
-        latest: dict[str, tuple[Assessment, RiskEvent]] = {}
+        """`written` receives each subject's state as it will be stored, with its new version.
+
+        Each subject's events arrive together (projections.arrival): folded in the batch's order,
+        a late event's re-checks made once on the state the batch ends with.
+        """
+        by_subject: dict[str, list[RiskEvent]] = {}
         for event in events:
-            subject = event.subject
-            before = states.get(subject) or empty_state(subject)
-            after = before if event.source_type in TICKS else fold(before, event)
-            if after is not before:
-                folded.setdefault(subject, []).append(event)
-            at = max(as_of.get(subject, event.event_time), event.event_time)
-            as_of[subject] = at
-            states[subject] = after
-            fired, assessment = evaluate_arrival(before, after, event, self.policy)
-            fired = [alert for alert in fired if alert.alert_id not in raised]
-            raised.update(alert.alert_id for alert in fired)
-            alerts.extend(fired)
-            arrivals.extend(event.recorded_time for _ in fired)
-            if at != event.event_time:  # a late event: the projection stays at the subject's latest time
-                assessment = assess(after, at, self.policy)
-            latest[subject] = (assessment, event)
-            effects.archive.append(ArchivedEvent(
-                event.event_id, subject, event.source_type, event.agency, event.region,
-                event.event_time, event.recorded_time, sources[event.event_id].value,
-            ))
-            effects.history.append(HistoryRow(
-                subject, event.event_id, event.event_time, assessment.level.label, assessment.score,
-                assessment.explanation, assessment.policy_version,
-            ))
-        for subject, (assessment, event) in latest.items():
-            state = states[subject]
-            written[subject] = (versions.get(subject, 0) + 1, state)
+            by_subject.setdefault(event.subject, []).append(event)
+        alerts: list[Alert] = []
+        for subject, arriving in by_subject.items():
+            before, assessed_at, version = stored.get(subject) or (empty_state(subject), None, 0)
+            batch = arrive_together(before, assessed_at, arriving, self.policy)
+            for alert, recorded in batch.alerts:
+                alerts.append(alert)
+                arrivals.append(recorded)
+            for arrived in batch.arrived:
+                event, assessment = arrived.event, arrived.assessment
+                effects.archive.append(ArchivedEvent(
+                    event.event_id, subject, event.source_type, event.agency, event.region,
+                    event.event_time, event.recorded_time, sources[event.event_id].value,
+                ))
+                effects.history.append(HistoryRow(
+                    subject, event.event_id, event.event_time, assessment.level.label, assessment.score,
+                    assessment.explanation, assessment.policy_version,
+                ))
+            state, (event, assessment) = batch.state, (batch.arrived[-1].event, batch.arrived[-1].assessment)
+            written[subject] = (version + 1, state)
             effects.projections.append(ProjectionRow(
                 subject=subject,
-                state_added=[(added.event_time, added.event_id, compact(added)) for added in folded.get(subject, ())
+                state_added=[(added.event_time, added.event_id, compact(added)) for added in batch.folded
                              if added.event_id in state.event_ids],
                 state_from=_dropped_before(stored.get(subject), state),
                 assessment=assessment.to_dict(),
-                level=assessment.level.label, score=assessment.score, region=_home_region(states[subject]),
-                caseload=_caseload(states[subject]), policy_version=assessment.policy_version,
+                level=assessment.level.label, score=assessment.score, region=_home_region(state),
+                caseload=_caseload(state), policy_version=assessment.policy_version,
                 assessed_at=assessment.at, next_review_at=assessment.next_review_at,
             ))
             effects.risk_changes.append((RISK_CHANGES, subject, encode_published(RISK_CHANGES, {

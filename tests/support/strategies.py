@@ -36,9 +36,9 @@ OFFENCE_TYPES = {
 
 
 @st.composite
-def risk_events(draw: st.DrawFn) -> RiskEvent:
+def risk_events(draw: st.DrawFn, span_ms: int = SPAN_MS) -> RiskEvent:
     source_type = draw(st.sampled_from([*FACT_TYPES, OVERRIDE]))
-    at = T0 + draw(st.integers(0, SPAN_MS // 3_600_000)) * 3_600_000  # hourly, so equal times occur
+    at = T0 + draw(st.integers(0, span_ms // 3_600_000)) * 3_600_000  # hourly, so equal times occur
     attributes: dict[str, str] = {}
     if source_type == OVERRIDE:
         attributes = {
@@ -75,4 +75,6 @@ def risk_events(draw: st.DrawFn) -> RiskEvent:
 
 
 event_logs = st.lists(risk_events(), min_size=0, max_size=25, unique_by=lambda event: event.event_id)
+# within a year: nothing falls behind the state's retention, whatever the arrival order
+recent_logs = st.lists(risk_events(365 * DAY_MS), min_size=0, max_size=25, unique_by=lambda event: event.event_id)
 assessment_times = st.integers(T0 - DAY_MS, T0 + SPAN_MS + 400 * DAY_MS)
