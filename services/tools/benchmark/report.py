@@ -13,11 +13,13 @@ from services.tools.benchmark.phases import MemoryFigure, RebuildFigure
 from services.tools.benchmark.sweep import COMPONENTS, Sweep
 from services.tools.benchmark.workload import Ingested, Throughput
 
-# Targets on 2 cores with the broker and PostgreSQL on the same machine.
-PIPELINE_EVENTS_PER_SECOND = 25_000
-PIPELINE_TO_BASELINE = 0.3
+# Targets on 2 cores with the broker and PostgreSQL on the same machine. The pipeline is judged
+# against the raw consumer of the same run, so a busier or quieter machine does not move the verdict.
+PIPELINE_TO_BASELINE = 0.25
+SCALE_OUT = 1.6  # 2 workers over 1, where the cores allow it
 ALERT_P99_MS = 250
 ALERT_RATE = 1_000
+RATE_REACHED = 0.98  # share of ALERT_RATE the injection must reach for the latency verdict
 REBUILD_EVENTS_PER_SECOND = 100_000
 BYTES_PER_SUBJECT = 1024
 HISTORY_RATIO = 1.5  # cost per event at the longest history over the shortest
@@ -63,21 +65,24 @@ class BenchReport:
         rows.append(Check("baseline: raw aiokafka consume + Avro decode", _rate(self.baseline), "", None))
         for run in self.runs:
             speed = run.pipeline.events_per_second
-            rows.append(Check(f"pipeline end to end, {_workers(run.workers)}", _rate(run.pipeline),
-                              f">= {PIPELINE_EVENTS_PER_SECOND:,} events/s", speed >= PIPELINE_EVENTS_PER_SECOND))
+            rows.append(Check(f"pipeline end to end, {_workers(run.workers)}", _rate(run.pipeline), "", None))
             ratio = self.pipeline_to_baseline(run)
             rows.append(Check("  ratio to baseline", f"{ratio:.2f}", f">= {PIPELINE_TO_BASELINE}",
                               ratio >= PIPELINE_TO_BASELINE))
             if run is not self.runs[0] and single:
-                rows.append(Check(f"  speed-up over {_workers(self.runs[0].workers)}", f"{speed / single:.2f}x", "",
-                                  None))
+                speed_up = speed / single
+                scaled = run.workers == 2 * self.runs[0].workers
+                rows.append(Check(f"  speed-up over {_workers(self.runs[0].workers)}", f"{speed_up:.2f}x",
+                                  f">= {SCALE_OUT}x" if scaled else "", speed_up >= SCALE_OUT if scaled else None))
         if self.latency is not None:
             latency = self.latency
             rows.append(Check("alert latency p50", f"{latency.p50_ms:,.0f} ms", "", None))
             rows.append(Check("alert latency p95", f"{latency.p95_ms:,.0f} ms", "", None))
+            # the target holds only at the rate it names: a sender that fell behind measured less load
+            at_rate = latency.injected.events_per_second >= ALERT_RATE * RATE_REACHED
             rows.append(Check("alert latency p99", f"{latency.p99_ms:,.0f} ms",
                               f"<= {ALERT_P99_MS} ms at {ALERT_RATE:,} events/s",
-                              bool(latency.alerts) and latency.p99_ms <= ALERT_P99_MS))
+                              bool(latency.alerts) and latency.p99_ms <= ALERT_P99_MS and at_rate))
             rows.append(Check(f"  measured on {latency.alerts:,} alerts, {latency.injected.events:,} events injected",
                               f"{latency.injected.events_per_second:,.0f} events/s", f"{latency.rate_asked:,.0f} asked",
                               None))
