@@ -42,6 +42,11 @@ def entries_digest(entries: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+# The encoder json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# allow_nan=False) uses, made once: json.dumps makes a new one at every call with options, and a
+# rebuild writes an entry per subject.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 def _canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(value)
