@@ -30,9 +30,23 @@ def digest_entry(subject: str, document: Mapping[str, Any]) -> str:
 
 
 def entries_digest(entries: Iterable[str]) -> str:
-    """The digest over `digest_entry` texts, in any order."""
-    return hashlib.sha256(f"[{','.join(sorted(entries))}]".encode()).hexdigest()
+    """The digest over `digest_entry` texts, in any order: sha256 of "[" + the sorted texts joined
+    by "," + "]", in UTF-8, hashed entry by entry rather than as one text (a rebuild's are megabytes)."""
+    digest = hashlib.sha256(b"[")
+    separator = b""
+    for entry in sorted(entries):
+        digest.update(separator)
+        digest.update(entry.encode())
+        separator = b","
+    digest.update(b"]")
+    return digest.hexdigest()
+
+
+# The encoder json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# allow_nan=False) uses, made once: json.dumps makes a new one at every call with options, and a
+# rebuild writes an entry per subject.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(value)

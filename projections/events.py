@@ -8,11 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 # Fixed for ever: ids derived from it (scheduler events, alerts) must be the same in every process.
 RISKWATCH_NAMESPACE = uuid.UUID("6f1c3f4e-2b7a-5d2e-9c51-8a0d4e7b3c19")
@@ -105,6 +105,12 @@ def _interned(value: Any) -> Any:
     return sys.intern(value) if type(value) is str else value
 
 
+def _shared_attributes(attributes: Mapping[str, str] | None) -> Mapping[str, str]:
+    if not attributes:
+        return _NO_ATTRIBUTES
+    return MappingProxyType({_interned(key): value for key, value in sorted(attributes.items())})
+
+
 def _shared_markers(markers: Iterable[str]) -> frozenset[str]:
     markers = frozenset(markers)
     shared = _MARKER_SETS.get(markers)
@@ -141,10 +147,7 @@ class RiskEvent:
                 put(self, name, sys.intern(value))
         put(self, "markers", _shared_markers(self.markers))
         put(self, "victims", tuple(self.victims))
-        attributes = self.attributes
-        put(self, "attributes", _NO_ATTRIBUTES if not attributes else MappingProxyType(
-            {_interned(key): value for key, value in sorted(attributes.items())}
-        ))
+        put(self, "attributes", _shared_attributes(self.attributes))
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -152,24 +155,28 @@ class RiskEvent:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> RiskEvent:
-        """From the Avro record, decoded (datetimes) or not (epoch millis)."""
-        return cls(
-            event_id=record["event_id"],
-            subject=record["subject"],
-            source_type=record["source_type"],
-            event_time=to_millis(record["event_time"]),
-            recorded_time=to_millis(record["recorded_time"]),
-            agency=record["agency"],
-            region=record["region"],
-            unit=record["unit"],
-            offence=record.get("offence"),
-            markers=frozenset(record.get("markers", ())),
-            victims=tuple(
-                Victim(pseudonym=victim["pseudonym"], protected_identity=bool(victim["protected_identity"]))
-                for victim in record.get("victims", ())
-            ),
-            attributes=dict(record.get("attributes", {})),
-        )
+        """From the Avro record, decoded (datetimes) or not (epoch millis).
+
+        Every event the risk stage and a rebuild read comes through here, so the event is filled
+        in directly, its values shared as __post_init__ shares them: through __init__ a frozen
+        event has every field set twice, and making it cost nearly as much as decoding its body.
+        """
+        event = _new(RiskEvent)
+        _set_event_id(event, record["event_id"])
+        _set_subject(event, _interned(record["subject"]))
+        _set_source_type(event, _interned(record["source_type"]))
+        _set_event_time(event, to_millis(record["event_time"]))
+        _set_recorded_time(event, to_millis(record["recorded_time"]))
+        _set_agency(event, _interned(record["agency"]))
+        _set_region(event, _interned(record["region"]))
+        _set_unit(event, _interned(record["unit"]))
+        _set_offence(event, _interned(record.get("offence")))
+        _set_markers(event, _shared_markers(record.get("markers", ())))
+        _set_victims(event, tuple(
+            _victim(victim["pseudonym"], bool(victim["protected_identity"])) for victim in record.get("victims", ())
+        ))
+        _set_attributes(event, _shared_attributes(record.get("attributes")))
+        return event
 
     def to_record(self) -> dict[str, Any]:
         """The Avro record; timestamps as epoch millis, which the Avro encoder accepts for timestamp-millis."""
@@ -190,3 +197,36 @@ class RiskEvent:
             ],
             "attributes": dict(self.attributes),
         }
+
+
+# from_record's direct filling of frozen events and victims: the slots' own setters, by name.
+_new = object.__new__
+
+
+def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    return cast(Callable[[Any, Any], None], getattr(cls, name).__set__)
+
+
+_set_event_id = _setter(RiskEvent, "event_id")
+_set_subject = _setter(RiskEvent, "subject")
+_set_source_type = _setter(RiskEvent, "source_type")
+_set_event_time = _setter(RiskEvent, "event_time")
+_set_recorded_time = _setter(RiskEvent, "recorded_time")
+_set_agency = _setter(RiskEvent, "agency")
+_set_region = _setter(RiskEvent, "region")
+_set_unit = _setter(RiskEvent, "unit")
+_set_offence = _setter(RiskEvent, "offence")
+_set_markers = _setter(RiskEvent, "markers")
+_set_victims = _setter(RiskEvent, "victims")
+_set_attributes = _setter(RiskEvent, "attributes")
+_set_pseudonym = _setter(Victim, "pseudonym")
+_set_protected_identity = _setter(Victim, "protected_identity")
+assert len(RiskEvent.__slots__) == 12 and len(Victim.__slots__) == 2, "a new field must be filled by from_record too"
+
+
+def _victim(pseudonym: str, protected_identity: bool) -> Victim:
+    """Victim(pseudonym, protected_identity), filled in directly (see RiskEvent.from_record)."""
+    victim = _new(Victim)
+    _set_pseudonym(victim, _interned(pseudonym))
+    _set_protected_identity(victim, protected_identity)
+    return victim

@@ -21,7 +21,7 @@ from projections.events import RiskEvent
 from projections.model import assess, empty_state, fold_all
 from projections.policy import Policy
 from projections.ports import ArchiveReader
-from schemas.codec import decode_risk_event
+from schemas.codec import default_codec
 from services.runtime.progress import advance
 
 CHUNK_EVENTS = 5_000  # events sent to a process at a time (whole subjects): large enough to amortise the hand-over
@@ -44,9 +44,10 @@ def assess_subjects(subjects: Sequence[Sequence[bytes]]) -> list[str]:
     """Each subject's archived bodies folded into one state, assessed at its latest event: the
     digest's entry of each (`projections.digest.digest_entry`)."""
     assert _policy is not None, "the rebuild's policy is set before its processes start"
+    decode, from_record = default_codec().decode_risk_event, RiskEvent.from_record  # looked up once a chunk
     assessed = []
     for bodies in subjects:
-        events = [RiskEvent.from_record(decode_risk_event(body)) for body in bodies]
+        events = [from_record(decode(body)) for body in bodies]
         state = fold_all(empty_state(events[0].subject), events)
         at = max(event.event_time for event in events)
         assessed.append(digest_entry(state.subject, assess(state, at, _policy).to_dict()))

@@ -15,6 +15,7 @@ from projections.normalize import (
     normalize,
     override_event,
 )
+from schemas.codec import decode_risk_event, encode_risk_event
 
 HAPPENED = dt.datetime(2026, 1, 5, 21, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 HAPPENED_MS = 1_767_645_000_000
@@ -316,6 +317,35 @@ def test_record_round_trip() -> None:
     assert RiskEvent.from_record(avro) == event
     decoded = dict(avro, event_time=HAPPENED, recorded_time=HAPPENED + dt.timedelta(hours=2))
     assert RiskEvent.from_record(decoded) == event
+
+
+@pytest.mark.parametrize("offence", [None, "assault"])
+def test_an_event_from_its_record_is_the_event_its_constructor_makes(offence: str | None) -> None:
+    """from_record fills the event in directly: every field as the constructor sets it, shared as it shares it."""
+    fields: dict[str, Any] = {
+        "event_id": "0b7f0c4e-8d3a-4f7e-9a51-3c2d1e0f9a8b", "subject": "".join(["ps_", "9c1e"]),
+        "source_type": "police.crime_report", "event_time": HAPPENED_MS, "recorded_time": HAPPENED_MS + 7,
+        "agency": "police", "region": "".join(["Sk", "åne"]), "unit": "".join(["Malmö ", "PD"]), "offence": offence,
+        "markers": ["weapon", "strangulation"],
+        "victims": [{"pseudonym": "".join(["ps_", "v1"]), "protected_identity": 1},
+                    {"pseudonym": "ps_v2", "protected_identity": False}],
+        "attributes": {"valid_to": "2026-03-01", "assessed_level": "high"},
+    }
+    built = RiskEvent(**{**fields, "markers": frozenset(fields["markers"]),
+                         "victims": tuple(Victim(v["pseudonym"], bool(v["protected_identity"]))
+                                          for v in fields["victims"])})
+    for record in (fields, decode_risk_event(encode_risk_event(fields))):
+        event = RiskEvent.from_record(record)
+        assert event == built and repr(event) == repr(built)
+        for name in ("subject", "source_type", "agency", "region", "unit", "offence", "markers"):
+            assert getattr(event, name) is getattr(built, name), name
+        assert event.victims[0].pseudonym is built.victims[0].pseudonym
+        assert type(event.victims[0].protected_identity) is bool
+        assert list(event.attributes) == ["assessed_level", "valid_to"]
+        with pytest.raises(TypeError):
+            event.attributes["valid_to"] = "never"  # type: ignore[index]
+    bare = {**fields, "markers": [], "victims": [], "attributes": {}}
+    assert RiskEvent.from_record(bare).attributes is RiskEvent(**{**bare, "markers": frozenset()}).attributes
 
 
 def test_override_event_carries_the_analysts_judgement() -> None:

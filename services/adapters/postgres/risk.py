@@ -73,14 +73,19 @@ class PostgresRiskStore:
         return [(row["subject"], row["assessment"]) for row in rows]
 
     async def archived_bodies(self, prefetch: int = 20_000) -> AsyncIterator[tuple[str, bytes]]:
-        """(subject, body) of the archive in (subject, event time) order, streamed with a server-side cursor."""
+        """(subject, body) of the archive in (subject, event time) order, streamed with a server-side cursor.
+
+        The cursor is read `prefetch` rows a call: iterating it row by row costs a round of
+        asyncpg's checks per row, as much as the rest of a rebuild's reading together.
+        """
         with port_errors():
             async with self.pool.acquire() as connection, connection.transaction():
-                cursor = connection.cursor(
-                    "SELECT subject, body FROM event_archive ORDER BY subject, event_time, event_id", prefetch=prefetch
+                cursor = await connection.cursor(
+                    "SELECT subject, body FROM event_archive ORDER BY subject, event_time, event_id"
                 )
-                async for row in cursor:
-                    yield row["subject"], bytes(row["body"])
+                while rows := await cursor.fetch(prefetch):
+                    for subject, body in rows:
+                        yield subject, body
 
 
 async def _rollback(transaction: Any) -> None:
