@@ -35,7 +35,7 @@ from streams.kafka import KafkaSettings, client_options
 
 log = logging.getLogger(__name__)
 
-STAGE_FETCH_BYTES = 4 * 2**20  # per fetch response, over all of a stage's partitions
+STAGE_FETCH_BYTES = 2**20  # per fetch response, over all of a stage's partitions: a few batches of 500
 
 # Failures of the broker or the database, not of a batch: retried with backoff, never quarantined.
 # (The storage adapters raise StoreUnavailable for theirs, e.g. PostgreSQL shutting down.)
