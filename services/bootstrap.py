@@ -226,22 +226,20 @@ MMAP_THRESHOLD_BYTES = 64 * 1024
 TRIM_THRESHOLD_BYTES = 128 * 1024
 
 
-def lean_allocator() -> None:
+def lean_allocator() -> bool:
     """Make the C allocator give a batch's large buffers back to the system (glibc only).
 
     A worker's memory peaks with its batches: fetch responses, rows, JSON documents. glibc
     raises its mmap threshold each time such a buffer is freed, so later ones come from the
     heap, whose freed middle is never returned: the heap keeps the largest batch's high-water
     mark. A fixed threshold keeps large buffers mapped on their own and unmapped when freed;
-    two arenas are enough for a process with one busy thread.
+    two arenas are enough for a process with one busy thread. True when glibc took them.
     """
     if not sys.platform.startswith("linux"):
-        return
+        return False
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):  # not glibc (musl, ...): its own defaults stay
-        return
-    mallopt(_M_ARENA_MAX, 2)
-    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-    mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+        return False
+    settings = ((_M_ARENA_MAX, 2), (_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    return all([mallopt(option, value) == 1 for option, value in settings])  # mallopt answers 1 on success
