@@ -232,8 +232,9 @@ def lean_allocator() -> bool:
     A worker's memory peaks with its batches: fetch responses, rows, JSON documents. glibc
     raises its mmap threshold each time such a buffer is freed, so later ones come from the
     heap, whose freed middle is never returned: the heap keeps the largest batch's high-water
-    mark. A fixed threshold keeps large buffers mapped on their own and unmapped when freed;
-    two arenas are enough for a process with one busy thread. True when glibc took them.
+    mark. With a fixed threshold, a large buffer the heap has no room for is mapped on its own
+    and unmapped when freed, instead of growing the heap; two arenas are enough for a process
+    with one busy thread. True when glibc took the settings (it refuses none it knows).
     """
     if not sys.platform.startswith("linux"):
         return False
