@@ -10,13 +10,14 @@ import sys
 import pytest
 
 # In a fresh process: free a 4 MiB block (glibc then raises its mmap threshold to 4 MiB unless it
-# is fixed), then allocate 1 MiB (more than the heap has free) and print whether that block was mapped on its own (mallinfo2).
+# is fixed), then allocate 1 MiB (more than the heap has free) and print whether that block was
+# mapped on its own (mallinfo2).
 PROBE = """
 import ctypes, sys
 from services.bootstrap import lean_allocator
 class MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                     "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
@@ -30,8 +31,9 @@ libc.free(block)
 """
 
 
-def probe(mode: str) -> str:
-    return subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True).stdout.split()
+def probe(mode: str) -> list[str]:
+    answer = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True)
+    return answer.stdout.split()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
