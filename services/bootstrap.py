@@ -8,8 +8,10 @@ below it is handed its ports; the command line and the tools ask this module for
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import math
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -214,4 +216,31 @@ def worker(settings: Settings, chosen: Policy | None = None) -> tuple[faust.App,
     """The stream worker (services/worker.py) on the PostgreSQL adapters; the settings' policy unless given."""
     from services.worker import build_worker
 
+    lean_allocator()
     return build_worker(settings, chosen or policy(settings), worker_ports)
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+MMAP_THRESHOLD_BYTES = 64 * 1024
+TRIM_THRESHOLD_BYTES = 128 * 1024
+
+
+def lean_allocator() -> bool:
+    """Make the C allocator give a batch's large buffers back to the system (glibc only).
+
+    A worker's memory peaks with its batches: fetch responses, rows, JSON documents. glibc
+    raises its mmap threshold each time such a buffer is freed, so later ones come from the
+    heap, whose freed middle is never returned: the heap keeps the largest batch's high-water
+    mark. With a fixed threshold, a large buffer the heap has no room for is mapped on its own
+    and unmapped when freed, instead of growing the heap; two arenas are enough for a process
+    with one busy thread. True when glibc took the settings (it refuses none it knows).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...): its own defaults stay
+        return False
+    settings = ((_M_ARENA_MAX, 2), (_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    return all([mallopt(option, value) == 1 for option, value in settings])  # mallopt answers 1 on success

@@ -35,7 +35,7 @@ from streams.kafka import KafkaSettings, client_options
 
 log = logging.getLogger(__name__)
 
-STAGE_FETCH_BYTES = 4 * 2**20  # per fetch response, over all of a stage's partitions
+STAGE_FETCH_BYTES = 2**18  # per fetch response, over all of a stage's partitions (about a batch of 500)
 
 # Failures of the broker or the database, not of a batch: retried with backoff, never quarantined.
 # (The storage adapters raise StoreUnavailable for theirs, e.g. PostgreSQL shutting down.)
@@ -98,8 +98,10 @@ def stage_consumer(settings: StageSettings, group_id: str) -> AIOKafkaConsumer:
         auto_offset_reset="earliest",
         max_poll_records=settings.batch_size,
         fetch_max_wait_ms=settings.fetch_wait_ms,
-        # What the consumer reads ahead is held in memory: a few batches' worth, not the
-        # client's default of 1 MiB for every assigned partition (40 for normalize here).
+        # What the consumer reads ahead is held in memory, and the client keeps each
+        # partition's fetched records until they are consumed while it fetches the others
+        # (the embedded broker returns whole producer batches, past the partition limit):
+        # small responses keep that near a batch, not the default 1 MiB a partition (40 for normalize).
         fetch_max_bytes=STAGE_FETCH_BYTES,
         max_partition_fetch_bytes=STAGE_FETCH_BYTES // 8,
         # the embedded broker makes joins wait for the rebalance timeout: keep it short

@@ -28,6 +28,9 @@ from streams.topology import ALERTS, RISK_CHANGES
 
 log = logging.getLogger(__name__)
 STATE_CACHE_SUBJECTS = 1024  # states kept between batches: a subject's next events usually come soon
+# ... and the events in them all: a kept state's memory goes with its events (about 0.7 KB each,
+# twice that once it has a ledger), so a count of subjects alone bounds nothing
+STATE_CACHE_EVENTS = 2048
 _EVENT_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -290,12 +293,19 @@ class StateCache:
     """Subjects' states between batches, least recently used first out, each with its stored version.
 
     A state is reused only while the projection row still has the version this worker wrote, so
-    a subject another worker has since written (after a rebalance) is read again.
+    a subject another worker has since written (after a rebalance) is read again. At most
+    `capacity` states and `events` events in all are kept; the state kept last always stays, so
+    a long-known subject whose events keep coming is not read again for each batch.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, events: int = STATE_CACHE_EVENTS) -> None:
         self.capacity = capacity
+        self.max_events = events
+        self.events = 0  # events in the kept states
         self._states: OrderedDict[str, tuple[int, SubjectState]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._states)
 
     def get(self, subject: str, version: int) -> SubjectState | None:
         kept = self._states.get(subject)
@@ -306,14 +316,18 @@ class StateCache:
 
     def keep(self, states: dict[str, tuple[int, SubjectState]]) -> None:
         for subject, kept in states.items():
+            self.forget({subject})
             self._states[subject] = kept
-            self._states.move_to_end(subject)
-        while len(self._states) > self.capacity:
-            self._states.popitem(last=False)
+            self.events += len(kept[1].events)
+        while len(self._states) > 1 and (len(self._states) > self.capacity or self.events > self.max_events):
+            _, (_, state) = self._states.popitem(last=False)
+            self.events -= len(state.events)
 
     def forget(self, subjects: set[str]) -> None:
         for subject in subjects:
-            self._states.pop(subject, None)
+            kept = self._states.pop(subject, None)
+            if kept is not None:
+                self.events -= len(kept[1].events)
 
 
 def _dropped_before(stored: tuple[SubjectState, int, int] | None, state: SubjectState) -> int | None:
