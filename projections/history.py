@@ -14,6 +14,7 @@ import heapq
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from projections.decay import Stamp, decay, decayed_value, exact_gravity, gravity_value, stamp
 from projections.events import OVERRIDE, Marker, RiskEvent
@@ -270,6 +271,59 @@ def _joined(policy: Policy) -> tuple[dict[str, list[str]], dict[str, list[str]]]
                 ended_by.setdefault(source_type, []).append(multiplier.name)
         joined = _JOINED[policy.version] = (carried_by, ended_by)
     return joined
+
+
+class Stretch(Sequence[RiskEvent]):
+    """Positions [lo, hi) of a ledger's list of events: a state's events, shared, never copied.
+
+    The list only grows at its end, so a stretch of it never changes; folding an event onto the
+    end of a state makes a stretch one longer instead of copying the state's N events (and
+    touching each of them in memory) for every new one.
+    """
+
+    __slots__ = ("items", "lo", "hi")
+
+    def __init__(self, items: list[RiskEvent], lo: int, hi: int) -> None:
+        self.items, self.lo, self.hi = items, lo, hi
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    @overload
+    def __getitem__(self, index: int) -> RiskEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Stretch: ...
+
+    def __getitem__(self, index: int | slice) -> RiskEvent | Stretch:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.hi - self.lo)
+            if step != 1:
+                raise ValueError("a stretch of events is sliced in order only")
+            return Stretch(self.items, self.lo + start, self.lo + max(start, stop))
+        position = index + self.hi if index < 0 else index + self.lo
+        if not self.lo <= position < self.hi:
+            raise IndexError("event index out of range")
+        return self.items[position]
+
+    def __iter__(self) -> Iterator[RiskEvent]:
+        return itertools.islice(self.items, self.lo, self.hi)
+
+    def __reversed__(self) -> Iterator[RiskEvent]:
+        # from the end without a pass over the front: callers look for the latest of a kind
+        return map(self.items.__getitem__, range(self.hi - 1, self.lo - 1, -1))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(other) == len(self) and all(
+            mine is theirs or mine == theirs for mine, theirs in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))  # as the tuple of the same events
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
 
 
 class Ledger:
