@@ -54,9 +54,17 @@ class _Run:
         self.events.append(event)
 
     def span(self, low: Key, high: Key) -> tuple[int, int]:
-        """Positions [i, j) of the events with low <= key <= high (i == j when there are none)."""
-        i = bisect.bisect_left(self.keys, low)
-        return i, max(i, bisect.bisect_right(self.keys, high))
+        """Positions [i, j) of the events with low <= key <= high (i == j when there are none).
+
+        Most bounds are a state's first event and its latest (a new event is the last of every
+        list it joins), so each end is tried before bisecting: one comparison, not log N.
+        """
+        keys = self.keys
+        if not keys:
+            return 0, 0
+        i = 0 if low <= keys[0] else bisect.bisect_left(keys, low)
+        j = len(keys) if keys[-1] <= high else bisect.bisect_right(keys, high, i)
+        return i, max(i, j)
 
     def between(self, low: Key, high: Key) -> tuple[RiskEvent, ...]:
         i, j = self.span(low, high)
@@ -69,8 +77,9 @@ class _Run:
 
     def latest_before(self, low: Key, before: Key, count: int) -> tuple[RiskEvent, ...]:
         """The last `count` events with low <= key < before."""
-        i = bisect.bisect_left(self.keys, low)
-        j = max(i, bisect.bisect_left(self.keys, before))
+        keys = self.keys
+        i = 0 if not keys or low <= keys[0] else bisect.bisect_left(keys, low)
+        j = max(i, bisect.bisect_left(keys, before))
         return tuple(self.events[max(i, j - count):j])
 
 
@@ -144,10 +153,7 @@ class _Scored:
         i, j = harmful.span(low, high)
         frequent_low = max(low, _from(at - policy.frequency_window_ms))
         escalation, escalation_events = self._escalation(low, high, at, now, named)
-        victims = frozenset(
-            pseudonym for pseudonym, keys in self.victims.items()
-            if bisect.bisect_left(keys, low) < bisect.bisect_right(keys, high)
-        )
+        victims = frozenset(pseudonym for pseudonym, keys in self.victims.items() if _any_between(keys, low, high))
         with_victims = self.with_victims.latest(low, high) if named else ()
         multipliers = self._multipliers(low, high, at)
         if len(victims) >= 2:
@@ -242,6 +248,12 @@ class _Scored:
 _NONE = _Run()  # stands for a run no event has joined; never added to
 
 
+def _any_between(keys: list[Key], low: Key, high: Key) -> bool:
+    """Whether some key of the (non-empty, sorted) list is within [low, high]: its first at or after low is."""
+    i = 0 if low <= keys[0] else bisect.bisect_left(keys, low)
+    return i < len(keys) and keys[i] <= high
+
+
 def _backwards(run: _Harmful, gravity: float, start: int, end: int, now: Stamp) -> Iterator[Weighted]:
     events, stamps = run.events, run.stamps
     for k in range(end - 1, start - 1, -1):
@@ -273,6 +285,9 @@ def _joined(policy: Policy) -> tuple[dict[str, list[str]], dict[str, list[str]]]
     return joined
 
 
+_COPIED = 64  # a stretch this short is iterated over a copy of its positions (cheaper per event)
+
+
 class Stretch(Sequence[RiskEvent]):
     """Positions [lo, hi) of a ledger's list of events: a state's events, shared, never copied.
 
@@ -281,7 +296,7 @@ class Stretch(Sequence[RiskEvent]):
     touching each of them in memory) for every new one.
     """
 
-    __slots__ = ("items", "lo", "hi")
+    __slots__ = ("hi", "items", "lo")
 
     def __init__(self, items: list[RiskEvent], lo: int, hi: int) -> None:
         self.items, self.lo, self.hi = items, lo, hi
@@ -307,7 +322,10 @@ class Stretch(Sequence[RiskEvent]):
         return self.items[position]
 
     def __iter__(self) -> Iterator[RiskEvent]:
-        return itertools.islice(self.items, self.lo, self.hi)
+        if self.hi - self.lo <= _COPIED:
+            return iter(self.items[self.lo:self.hi])
+        # lazily from lo: a look for the first of a kind reads a few events, not the whole stretch
+        return map(self.items.__getitem__, range(self.lo, self.hi))
 
     def __reversed__(self) -> Iterator[RiskEvent]:
         # from the end without a pass over the front: callers look for the latest of a kind

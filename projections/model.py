@@ -59,7 +59,7 @@ class SubjectState:
         """The events within `window` ms of time `t`, either side, found by bisection."""
         items, lo, hi = _bounds(self.events)
         start = bisect.bisect_left(items, t - window, lo, hi, key=_event_time)
-        return self.events[start - lo:bisect.bisect_right(items, t + window, start, hi, key=_event_time) - lo]
+        return items[start:bisect.bisect_right(items, t + window, start, hi, key=_event_time)]
 
     def prefix(self, count: int) -> SubjectState:
         """The state of its first `count` events, sharing the ledger (if one is worth having)."""
