@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
@@ -221,7 +222,7 @@ class _Scored:
         lesser_named = sorted(
             (event for gravity, run in self.by_gravity.items() if gravity < top_gravity
              for event in run.latest_before(low, recent_from, CONTRIBUTION_EVENTS - 1)),
-            key=lambda event: event.sort_key,
+            key=_BY_SORT_KEY,
         )[-(CONTRIBUTION_EVENTS - 1):]
         return (
             policy.escalation_weight * (decayed_value(excess, now) / (earlier_to - i)),
@@ -261,11 +262,12 @@ def _backwards(run: _Harmful, gravity: float, start: int, end: int, now: Stamp) 
 
 
 def _in_order(weighted: list[Weighted]) -> tuple[RiskEvent, ...]:
-    return tuple(sorted((item.event for item in weighted), key=_sort_key))
+    return tuple(sorted((item.event for item in weighted), key=_BY_SORT_KEY))
 
 
-def _sort_key(event: RiskEvent) -> Key:
-    return event.sort_key
+# (event_time, event_id), RiskEvent.sort_key made in C: a sort calls it for every event it orders
+_BY_SORT_KEY = operator.attrgetter("event_time", "event_id")
+
 
 _JOINED: dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]] = {}
 

@@ -247,11 +247,13 @@ class Contribution:
         return tuple(sorted({event.agency for event in self.events}))
 
     def to_dict(self) -> dict[str, Any]:
+        # made for every contribution of every assessment (up to ten events each): lists at once, no tuples between
+        events = self.events
         return {
             "factor": self.factor,
             "value": self.value,
-            "event_ids": list(self.event_ids),
-            "agencies": list(self.agencies),
+            "event_ids": [event.event_id for event in events],
+            "agencies": sorted({event.agency for event in events}),
         }
 
 
