@@ -96,7 +96,8 @@ class _EventIds:
         if not _ledgered(self.state):
             return any(event.event_id == event_id for event in events)
         key = self.state.ledger.ids.get(event_id)
-        return key is not None and events[0].sort_key <= key <= events[-1].sort_key
+        items, lo, hi = _bounds(events)
+        return key is not None and items[lo].sort_key <= key <= items[hi - 1].sort_key
 
 
 def _ledgered(state: SubjectState, more: int = 0) -> bool:
@@ -341,7 +342,8 @@ def scored(state: SubjectState, at: int, policy: Policy, *,
         in_horizon = state.events[start:bisect.bisect_right(state.events, at, lo=start, key=_event_time)]
         facts = [event for event in in_horizon if event.source_type != OVERRIDE]
         return score(facts, at, policy, named=named), [event for event in in_horizon if event.source_type == OVERRIDE]
-    return state.ledger.scored(policy).score(state.events[0].sort_key, state.events[-1].sort_key, at, named=named)
+    items, lo, hi = _bounds(state.events)
+    return state.ledger.scored(policy).score(items[lo].sort_key, items[hi - 1].sort_key, at, named=named)
 
 
 Judged = tuple[Level, Level, Scoring, "Override | None", "int | None", "RiskEvent | None"]
@@ -349,16 +351,16 @@ Judged = tuple[Level, Level, Scoring, "Override | None", "int | None", "RiskEven
 
 def _level(state: SubjectState, at: int, policy: Policy, *, named: bool = True) -> Judged:
     scoring, overrides = scored(state, at, policy, named=named)
-    items, lo, hi = _bounds(state.events)
+    items, lo, hi = _bounds(state.events)  # read in the list itself: a stretch's own indexing is a call each
     end = bisect.bisect_right(items, at, lo, hi, key=_event_time) - lo
     latest = None
-    if end and state.events[end - 1].event_time >= at - policy.horizon_ms:
-        latest = state.events[end - 1].event_time  # of the latest event (fact or override) in the horizon
+    if end and items[lo + end - 1].event_time >= at - policy.horizon_ms:
+        latest = items[lo + end - 1].event_time  # of the latest event (fact or override) in the horizon
     if end and _ledgered(state) and policy.assessment_valid_ms is not None:
         # current_assessment's look back, by bisection: a long history has many events in the window
         structured = state.ledger.latest_assessed(
-            max(state.events[0].sort_key, (at - min(policy.assessment_valid_ms, policy.horizon_ms), "")),
-            state.events[end - 1].sort_key,
+            max(items[lo].sort_key, (at - min(policy.assessment_valid_ms, policy.horizon_ms), "")),
+            items[lo + end - 1].sort_key,
         )
     else:
         structured = current_assessment(state.events, at, policy, end=end)
