@@ -12,8 +12,10 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from projections.decay import Stamp, decay, decayed_value, exact_gravity, gravity_value, stamp
 from projections.events import OVERRIDE, Marker, RiskEvent
@@ -53,9 +55,17 @@ class _Run:
         self.events.append(event)
 
     def span(self, low: Key, high: Key) -> tuple[int, int]:
-        """Positions [i, j) of the events with low <= key <= high (i == j when there are none)."""
-        i = bisect.bisect_left(self.keys, low)
-        return i, max(i, bisect.bisect_right(self.keys, high))
+        """Positions [i, j) of the events with low <= key <= high (i == j when there are none).
+
+        Most bounds are a state's first event and its latest (a new event is the last of every
+        list it joins), so each end is tried before bisecting: one comparison, not log N.
+        """
+        keys = self.keys
+        if not keys:
+            return 0, 0
+        i = 0 if low <= keys[0] else bisect.bisect_left(keys, low)
+        j = len(keys) if keys[-1] <= high else bisect.bisect_right(keys, high, i)
+        return i, max(i, j)
 
     def between(self, low: Key, high: Key) -> tuple[RiskEvent, ...]:
         i, j = self.span(low, high)
@@ -68,8 +78,9 @@ class _Run:
 
     def latest_before(self, low: Key, before: Key, count: int) -> tuple[RiskEvent, ...]:
         """The last `count` events with low <= key < before."""
-        i = bisect.bisect_left(self.keys, low)
-        j = max(i, bisect.bisect_left(self.keys, before))
+        keys = self.keys
+        i = 0 if not keys or low <= keys[0] else bisect.bisect_left(keys, low)
+        j = max(i, bisect.bisect_left(keys, before))
         return tuple(self.events[max(i, j - count):j])
 
 
@@ -143,10 +154,7 @@ class _Scored:
         i, j = harmful.span(low, high)
         frequent_low = max(low, _from(at - policy.frequency_window_ms))
         escalation, escalation_events = self._escalation(low, high, at, now, named)
-        victims = frozenset(
-            pseudonym for pseudonym, keys in self.victims.items()
-            if bisect.bisect_left(keys, low) < bisect.bisect_right(keys, high)
-        )
+        victims = frozenset(pseudonym for pseudonym, keys in self.victims.items() if _any_between(keys, low, high))
         with_victims = self.with_victims.latest(low, high) if named else ()
         multipliers = self._multipliers(low, high, at)
         if len(victims) >= 2:
@@ -214,7 +222,7 @@ class _Scored:
         lesser_named = sorted(
             (event for gravity, run in self.by_gravity.items() if gravity < top_gravity
              for event in run.latest_before(low, recent_from, CONTRIBUTION_EVENTS - 1)),
-            key=lambda event: event.sort_key,
+            key=_BY_SORT_KEY,
         )[-(CONTRIBUTION_EVENTS - 1):]
         return (
             policy.escalation_weight * (decayed_value(excess, now) / (earlier_to - i)),
@@ -241,6 +249,12 @@ class _Scored:
 _NONE = _Run()  # stands for a run no event has joined; never added to
 
 
+def _any_between(keys: list[Key], low: Key, high: Key) -> bool:
+    """Whether some key of the (non-empty, sorted) list is within [low, high]: its first at or after low is."""
+    i = 0 if low <= keys[0] else bisect.bisect_left(keys, low)
+    return i < len(keys) and keys[i] <= high
+
+
 def _backwards(run: _Harmful, gravity: float, start: int, end: int, now: Stamp) -> Iterator[Weighted]:
     events, stamps = run.events, run.stamps
     for k in range(end - 1, start - 1, -1):
@@ -248,11 +262,12 @@ def _backwards(run: _Harmful, gravity: float, start: int, end: int, now: Stamp) 
 
 
 def _in_order(weighted: list[Weighted]) -> tuple[RiskEvent, ...]:
-    return tuple(sorted((item.event for item in weighted), key=_sort_key))
+    return tuple(sorted((item.event for item in weighted), key=_BY_SORT_KEY))
 
 
-def _sort_key(event: RiskEvent) -> Key:
-    return event.sort_key
+# (event_time, event_id), RiskEvent.sort_key made in C: a sort calls it for every event it orders
+_BY_SORT_KEY = operator.attrgetter("event_time", "event_id")
+
 
 _JOINED: dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]] = {}
 
@@ -270,6 +285,65 @@ def _joined(policy: Policy) -> tuple[dict[str, list[str]], dict[str, list[str]]]
                 ended_by.setdefault(source_type, []).append(multiplier.name)
         joined = _JOINED[policy.version] = (carried_by, ended_by)
     return joined
+
+
+_COPIED = 64  # a stretch this short is iterated over a copy of its positions (cheaper per event)
+
+
+class Stretch(Sequence[RiskEvent]):
+    """Positions [lo, hi) of a ledger's list of events: a state's events, shared, never copied.
+
+    The list only grows at its end, so a stretch of it never changes; folding an event onto the
+    end of a state makes a stretch one longer instead of copying the state's N events (and
+    touching each of them in memory) for every new one.
+    """
+
+    __slots__ = ("hi", "items", "lo")
+
+    def __init__(self, items: list[RiskEvent], lo: int, hi: int) -> None:
+        self.items, self.lo, self.hi = items, lo, hi
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    @overload
+    def __getitem__(self, index: int) -> RiskEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Stretch: ...
+
+    def __getitem__(self, index: int | slice) -> RiskEvent | Stretch:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.hi - self.lo)
+            if step != 1:
+                raise ValueError("a stretch of events is sliced in order only")
+            return Stretch(self.items, self.lo + start, self.lo + max(start, stop))
+        position = index + self.hi if index < 0 else index + self.lo
+        if not self.lo <= position < self.hi:
+            raise IndexError("event index out of range")
+        return self.items[position]
+
+    def __iter__(self) -> Iterator[RiskEvent]:
+        if self.hi - self.lo <= _COPIED:
+            return iter(self.items[self.lo:self.hi])
+        # lazily from lo: a look for the first of a kind reads a few events, not the whole stretch
+        return map(self.items.__getitem__, range(self.lo, self.hi))
+
+    def __reversed__(self) -> Iterator[RiskEvent]:
+        # from the end without a pass over the front: callers look for the latest of a kind
+        return map(self.items.__getitem__, range(self.hi - 1, self.lo - 1, -1))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(other) == len(self) and all(
+            mine is theirs or mine == theirs for mine, theirs in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))  # as the tuple of the same events
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
 
 
 class Ledger:

@@ -14,7 +14,7 @@ from typing import Any
 
 from projections.events import DAY_MS, OVERRIDE, TICKS, RiskEvent, Victim
 from projections.explain import explain
-from projections.history import Ledger
+from projections.history import Ledger, Stretch
 from projections.levels import Level
 from projections.policy import STATE_RETENTION_DAYS, Policy
 from projections.scoring import Scoring, score
@@ -32,11 +32,17 @@ class SubjectState:
 
     The ledger (lists and prefix sums for assessment) is derived from the events, made when first
     needed and shared with the states folded from this one, so that a fold costs O(1) amortised.
+    A state on a ledger holds its events as a `Stretch` of the ledger's list, not as a copy.
     """
 
     subject: str
-    events: tuple[RiskEvent, ...] = ()
+    events: Sequence[RiskEvent] = ()
     ledger_: Ledger | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.ledger_ is None and type(self.events) is Stretch:
+            # a stretch is read through the ledger whose list it is; a state without that ledger has its own copy
+            object.__setattr__(self, "events", tuple(self.events))
 
     @property
     def ledger(self) -> Ledger:
@@ -49,10 +55,11 @@ class SubjectState:
     def event_ids(self) -> _EventIds:
         return _EventIds(self)
 
-    def around(self, t: int, window: int) -> tuple[RiskEvent, ...]:
+    def around(self, t: int, window: int) -> Sequence[RiskEvent]:
         """The events within `window` ms of time `t`, either side, found by bisection."""
-        start = bisect.bisect_left(self.events, t - window, key=_event_time)
-        return self.events[start:bisect.bisect_right(self.events, t + window, lo=start, key=_event_time)]
+        items, lo, hi = _bounds(self.events)
+        start = bisect.bisect_left(items, t - window, lo, hi, key=_event_time)
+        return items[start:bisect.bisect_right(items, t + window, start, hi, key=_event_time)]
 
     def prefix(self, count: int) -> SubjectState:
         """The state of its first `count` events, sharing the ledger (if one is worth having)."""
@@ -89,12 +96,21 @@ class _EventIds:
         if not _ledgered(self.state):
             return any(event.event_id == event_id for event in events)
         key = self.state.ledger.ids.get(event_id)
-        return key is not None and events[0].sort_key <= key <= events[-1].sort_key
+        items, lo, hi = _bounds(events)
+        return key is not None and items[lo].sort_key <= key <= items[hi - 1].sort_key
 
 
 def _ledgered(state: SubjectState, more: int = 0) -> bool:
     """Whether the state has a ledger, or is long enough (with `more` events) to be worth one."""
     return state.ledger_ is not None or len(state.events) + more >= LEDGER_FROM
+
+
+def _bounds(events: Sequence[RiskEvent]) -> tuple[Sequence[RiskEvent], int, int]:
+    """What to bisect for `events`, and their positions [lo, hi) in it: a stretch is bisected in its
+    ledger's list (in C, without a call per probe), a tuple as it is."""
+    if type(events) is Stretch:
+        return events.items, events.lo, events.hi
+    return events, 0, len(events)
 
 
 def _sort_key(event: RiskEvent) -> tuple[int, str]:
@@ -163,15 +179,27 @@ def fold(state: SubjectState, event: RiskEvent) -> SubjectState:
     if event.event_time < cutoff:
         return state
     ledger: Ledger | None = None
+    events: Sequence[RiskEvent]
     if not state.events or event.sort_key > state.events[-1].sort_key:
-        events = (*state.events, event)
         ledger = _extended(state, event)
+        events = (*state.events, event) if ledger is None else _stretched(state, ledger)
     else:  # a late event: the lists are made again when first needed
-        position = bisect.bisect_left(state.events, event.sort_key, key=_sort_key)
+        items, lo, hi = _bounds(state.events)
+        position = bisect.bisect_left(items, event.sort_key, lo, hi, key=_sort_key) - lo
         events = (*state.events[:position], event, *state.events[position:])
     if events[0].event_time < cutoff:
-        events = events[bisect.bisect_left(events, cutoff, key=_event_time) :]
+        items, lo, hi = _bounds(events)
+        events = events[bisect.bisect_left(items, cutoff, lo, hi, key=_event_time) - lo:]
     return SubjectState(state.subject, events, ledger)
+
+
+def _stretched(state: SubjectState, ledger: Ledger) -> Stretch:
+    """The state's events and the one `_extended` put next to them in the ledger, as a stretch of it."""
+    events = state.events
+    if type(events) is Stretch and events.items is ledger.events:
+        return Stretch(ledger.events, events.lo, events.hi + 1)
+    lo = bisect.bisect_left(ledger.keys, events[0].sort_key)  # once, when a state first goes on its ledger
+    return Stretch(ledger.events, lo, lo + len(events) + 1)
 
 
 def _extended(state: SubjectState, event: RiskEvent) -> Ledger | None:
@@ -220,11 +248,13 @@ class Contribution:
         return tuple(sorted({event.agency for event in self.events}))
 
     def to_dict(self) -> dict[str, Any]:
+        # made for every contribution of every assessment (up to ten events each): lists at once, no tuples between
+        events = self.events
         return {
             "factor": self.factor,
             "value": self.value,
-            "event_ids": list(self.event_ids),
-            "agencies": list(self.agencies),
+            "event_ids": [event.event_id for event in events],
+            "agencies": sorted({event.agency for event in events}),
         }
 
 
@@ -312,7 +342,8 @@ def scored(state: SubjectState, at: int, policy: Policy, *,
         in_horizon = state.events[start:bisect.bisect_right(state.events, at, lo=start, key=_event_time)]
         facts = [event for event in in_horizon if event.source_type != OVERRIDE]
         return score(facts, at, policy, named=named), [event for event in in_horizon if event.source_type == OVERRIDE]
-    return state.ledger.scored(policy).score(state.events[0].sort_key, state.events[-1].sort_key, at, named=named)
+    items, lo, hi = _bounds(state.events)
+    return state.ledger.scored(policy).score(items[lo].sort_key, items[hi - 1].sort_key, at, named=named)
 
 
 Judged = tuple[Level, Level, Scoring, "Override | None", "int | None", "RiskEvent | None"]
@@ -320,15 +351,16 @@ Judged = tuple[Level, Level, Scoring, "Override | None", "int | None", "RiskEven
 
 def _level(state: SubjectState, at: int, policy: Policy, *, named: bool = True) -> Judged:
     scoring, overrides = scored(state, at, policy, named=named)
-    end = bisect.bisect_right(state.events, at, key=_event_time)
+    items, lo, hi = _bounds(state.events)  # read in the list itself: a stretch's own indexing is a call each
+    end = bisect.bisect_right(items, at, lo, hi, key=_event_time) - lo
     latest = None
-    if end and state.events[end - 1].event_time >= at - policy.horizon_ms:
-        latest = state.events[end - 1].event_time  # of the latest event (fact or override) in the horizon
+    if end and items[lo + end - 1].event_time >= at - policy.horizon_ms:
+        latest = items[lo + end - 1].event_time  # of the latest event (fact or override) in the horizon
     if end and _ledgered(state) and policy.assessment_valid_ms is not None:
         # current_assessment's look back, by bisection: a long history has many events in the window
         structured = state.ledger.latest_assessed(
-            max(state.events[0].sort_key, (at - min(policy.assessment_valid_ms, policy.horizon_ms), "")),
-            state.events[end - 1].sort_key,
+            max(items[lo].sort_key, (at - min(policy.assessment_valid_ms, policy.horizon_ms), "")),
+            items[lo + end - 1].sort_key,
         )
     else:
         structured = current_assessment(state.events, at, policy, end=end)
