@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from projections.alerts import evaluate_arrival
 from projections.events import DAY_MS, HOUR_MS, RiskEvent, Victim
-from projections.model import Assessment, SubjectState, compact, empty_state, fold, fold_all
+from projections.model import LEDGER_FROM, Assessment, SubjectState, compact, empty_state, fold, fold_all
 from projections.policy import Policy, default_policy
 from projections.store import stored_json
 
@@ -126,7 +126,8 @@ def prepared(length: int, count: int, policy: Policy) -> Iterator[tuple[SubjectS
     try:
         for new in new_events(count):
             state = cold_state(rows)
-            state.ledger.scored(policy)
+            if len(state.events) >= LEDGER_FROM:  # a shorter state is scored from scratch, in the worker too
+                state.ledger.scored(policy)
             gc.freeze()
             yield state, new
     finally:
