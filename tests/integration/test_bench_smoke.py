@@ -87,8 +87,9 @@ def test_history_sweep_reports_each_length_by_component(smoke: tuple[dict[str, A
 def test_every_target_is_judged_and_the_table_shows_it(smoke: tuple[dict[str, Any], str]) -> None:
     document, table = smoke
     judged = {target["figure"] for target in document["targets"]}
+    # the pipeline is judged by its ratio to the baseline; the speed-up only in a run with 2 workers
     assert judged == {
-        "pipeline end to end, 1 worker", "ratio to baseline", "alert latency p99", "rebuild from the archive",
+        "ratio to baseline", "alert latency p99", "rebuild from the archive",
         "digest of rebuild and live projections", "worker memory per tracked subject", "ratio N=1,000 / N=10",
     }
     assert all(isinstance(target["passed"], bool) for target in document["targets"])
