@@ -10,8 +10,9 @@ re-checked once from the earliest place a late event took: k + m.
 What event by event guarantees still holds, and the property tests say so
 (tests/unit/test_arrival.py):
 
-- every alert of the in-order run is raised, whatever the arrival order and the batches: an
-  event re-checked at the end of the batch is checked with all of its past that has arrived;
+- every alert of the in-order run is raised, whatever the arrival order and the batches (of
+  events within the state's retention, as event by event): an event re-checked at the end of
+  the batch is checked with all of its past that has arrived;
 - every event's assessment (its history row) and the final state are those event by event gives;
 - no alert is raised that event by event would not raise: each event is re-checked on a past
   event by event checks it on too, once the last of that past has arrived. (An event newer than
