@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from projections.events import DAY_MS, OFFENCES, OVERRIDE, Marker, RiskEvent, Victim
+from projections.events import DAY_MS, OFFENCES, OVERRIDE, TICKS, Marker, RiskEvent, Victim
 from projections.levels import Level
 from tests.support.scenario import SUBJECT, T0
+from tests.support.ticks import stored_tick
 
 SPAN_MS = 7 * 365 * DAY_MS  # longer than the state keeps, so pruning is exercised
 
@@ -78,3 +79,10 @@ event_logs = st.lists(risk_events(), min_size=0, max_size=25, unique_by=lambda e
 # within a year: nothing falls behind the state's retention, whatever the arrival order
 recent_logs = st.lists(risk_events(365 * DAY_MS), min_size=0, max_size=25, unique_by=lambda event: event.event_id)
 assessment_times = st.integers(T0 - DAY_MS, T0 + SPAN_MS + 400 * DAY_MS)
+
+# the scheduler's ticks about SUBJECT at any hour of the span
+ticks = st.builds(
+    lambda kind, hours: stored_tick(kind, SUBJECT, T0 + hours * 3_600_000),
+    st.sampled_from(sorted(TICKS)),
+    st.integers(0, SPAN_MS // 3_600_000),
+)

@@ -7,38 +7,26 @@ alert) and must not add (an alert one by one would not raise).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections import model
 from projections.alerts import Alert, evaluate_arrival
 from projections.arrival import arrive_together
 from projections.events import TICKS, RiskEvent
 from projections.model import Assessment, SubjectState, assess, empty_state, fold
 from projections.policy import default_policy
-from tests.support.scenario import SUBJECT, T0
-from tests.support.strategies import SPAN_MS, event_logs, recent_logs
-from tests.support.ticks import stored_tick
+from tests.support.scenario import SUBJECT
+from tests.support.strategies import event_logs, recent_logs, ticks
 
 POLICY = default_policy()
 DETERMINISTIC = settings(max_examples=50, deadline=None, derandomize=True)
 
 
-@pytest.fixture(autouse=True, scope="module", params=[0, model.LEDGER_FROM], ids=["ledger", "short-from-scratch"])
-def ledger_from(request: pytest.FixtureRequest) -> Iterator[None]:
-    shipped = model.LEDGER_FROM
-    model.LEDGER_FROM = request.param
-    yield
-    model.LEDGER_FROM = shipped
-
-
-ticks = st.builds(lambda kind, hours: stored_tick(kind, SUBJECT, T0 + hours * 3_600_000),
-                  st.sampled_from(sorted(TICKS)), st.integers(0, SPAN_MS // 3_600_000))
-
+pytestmark = pytest.mark.usefixtures("ledger_from")  # tests/unit/conftest.py: on and off the ledger
 
 @st.composite
 def batched(draw: st.DrawFn, logs: st.SearchStrategy[list[RiskEvent]] = event_logs,

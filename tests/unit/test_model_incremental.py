@@ -7,43 +7,28 @@ live path (states sharing one ledger) and through the reference (tests/support/r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections import model
 
 from projections.alerts import Alert, evaluate_arrival
 from projections.digest import projection_digest
-from projections.events import TICKS, RiskEvent
+from projections.events import RiskEvent
 from projections.model import SubjectState, assess, empty_state, fold, fold_all
 from projections.policy import default_policy
-from tests.support.ticks import stored_tick
 from tests.support.reference_model import arrival_from_scratch, assess_from_scratch
-from tests.support.scenario import SUBJECT, T0
-from tests.support.strategies import SPAN_MS, assessment_times, event_logs
+from tests.support.scenario import SUBJECT
+from tests.support.strategies import assessment_times, event_logs, ticks
 
 POLICY = default_policy()
 
 DETERMINISTIC = settings(max_examples=60, deadline=None, derandomize=True)
 
 
-@pytest.fixture(autouse=True, scope="module", params=[0, model.LEDGER_FROM], ids=["ledger", "short-from-scratch"])
-def ledger_from(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every state on the ledger, then the shipped threshold (short states scored from scratch)."""
-    shipped = model.LEDGER_FROM
-    model.LEDGER_FROM = request.param
-    yield
-    model.LEDGER_FROM = shipped
-
-ticks = st.builds(
-    lambda kind, hours: stored_tick(kind, SUBJECT, T0 + hours * 3_600_000),
-    st.sampled_from(sorted(TICKS)),
-    st.integers(0, SPAN_MS // 3_600_000),
-)
+pytestmark = pytest.mark.usefixtures("ledger_from")  # tests/unit/conftest.py: on and off the ledger
 
 
 @st.composite
