@@ -9,7 +9,7 @@ import datetime as dt
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, cast
@@ -135,6 +135,9 @@ class RiskEvent:
     markers: frozenset[str]
     victims: tuple[Victim, ...]
     attributes: Mapping[str, str]
+    # what the last policy to score the event made of it (projections.scoring.weighing): derived,
+    # never stored, compared or shown; an event is scored several times per batch that touches it
+    weighing_: Any = field(default=None, init=False, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         # Frozen all the way down: a state shares its events with the states folded from it.
@@ -176,6 +179,7 @@ class RiskEvent:
             _victim(victim["pseudonym"], bool(victim["protected_identity"])) for victim in record.get("victims", ())
         ))
         _set_attributes(event, _shared_attributes(record.get("attributes")))
+        _set_weighing(event, None)
         return event
 
     def to_record(self) -> dict[str, Any]:
@@ -219,9 +223,11 @@ _set_offence = _setter(RiskEvent, "offence")
 _set_markers = _setter(RiskEvent, "markers")
 _set_victims = _setter(RiskEvent, "victims")
 _set_attributes = _setter(RiskEvent, "attributes")
+_set_weighing = _setter(RiskEvent, "weighing_")
+set_weighing = _set_weighing  # projections.scoring keeps what a policy makes of the event
 _set_pseudonym = _setter(Victim, "pseudonym")
 _set_protected_identity = _setter(Victim, "protected_identity")
-assert len(RiskEvent.__slots__) == 12 and len(Victim.__slots__) == 2, "a new field must be filled by from_record too"
+assert len(RiskEvent.__slots__) == 13 and len(Victim.__slots__) == 2, "a new field must be filled by from_record too"
 
 
 def _victim(pseudonym: str, protected_identity: bool) -> Victim:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from projections.decay import Stamp, decay, decayed_value, exact_gravity, gravity_value, stamp
-from projections.events import Marker, RiskEvent
+from projections.events import Marker, RiskEvent, set_weighing
 from projections.policy import Policy
 
 MULTIPLE_VICTIMS = "multiple_victims"
@@ -77,6 +77,34 @@ def event_gravity(event: RiskEvent, policy: Policy) -> float:
     return gravity
 
 
+class Weighing(NamedTuple):
+    """What a policy makes of one event, whenever it is scored: kept on the event (`weighing_`)."""
+
+    policy: Policy  # the policy it was made under (compared by identity)
+    gravity: float
+    exact: int  # the gravity as an exact integer (projections.decay)
+    when: Stamp  # the event time's stamp under the policy's half-life
+    when_exact: int  # when.exact
+    weighted: int  # exact x when.exact: the event's term of the exact gravity x weight sum
+    carries: tuple[int, ...]  # the policy's multipliers (indices) one of whose markers the event carries
+
+
+def weigh(event: RiskEvent, policy: Policy) -> Weighing:
+    """The event's weighing under `policy`, made once and kept on the event (derived, like a cache)."""
+    gravity = event_gravity(event, policy)
+    when = stamp(event.event_time, policy.half_life_ms)
+    exact, when_exact = exact_gravity(gravity), when.exact
+    weighing = Weighing(policy, gravity, exact, when, when_exact, exact * when_exact, _carries(event.markers, policy))
+    set_weighing(event, weighing)
+    return weighing
+
+
+def _carries(markers: frozenset[str], policy: Policy) -> tuple[int, ...]:
+    if not markers:
+        return ()
+    return tuple(index for index, multiplier in enumerate(policy.multipliers) if multiplier.markers & markers)
+
+
 def _event_gravity(event: RiskEvent, policy: Policy) -> float:
     gravity = policy.event_gravity.get(event.source_type, 0.0)
     if event.offence is not None:
@@ -98,29 +126,34 @@ def score(facts: Sequence[RiskEvent], at: int, policy: Policy, *, named: bool = 
     Unless `named`, the event lists are left empty (as the ledger's are): the level and the victims
     need none of them.
     """
-    half_life = policy.half_life_ms
-    now = stamp(at, half_life)
+    now = stamp(at, policy.half_life_ms)
     harmful: list[tuple[RiskEvent, float]] = []
-    stamps: list[Stamp] = []
+    weighings: list[Weighing] = []
+    carried: dict[int, list[RiskEvent]] = {}
+    gravity_total = weighted_total = 0
     for event in facts:
-        gravity = event_gravity(event, policy)
-        if gravity > 0:
-            harmful.append((event, gravity))
-            stamps.append(stamp(event.event_time, half_life))
-    exact = [exact_gravity(gravity) for _, gravity in harmful]
-    total_gravity = gravity_value(sum(exact))
-    weighted_gravity = decayed_value(
-        sum(gravity * when.exact for gravity, when in zip(exact, stamps, strict=True)), now)
+        weighing = event.weighing_
+        if weighing is None or weighing.policy is not policy:
+            weighing = weigh(event, policy)
+        if weighing.gravity > 0:
+            harmful.append((event, weighing.gravity))
+            weighings.append(weighing)
+            gravity_total += weighing.exact
+            weighted_total += weighing.weighted
+        for index in weighing.carries:
+            carried.setdefault(index, []).append(event)
+    total_gravity = gravity_value(gravity_total)
+    weighted_gravity = decayed_value(weighted_total, now)
     frequent_from = at - policy.frequency_window_ms  # at - t <= window, in whole milliseconds
-    escalation, escalation_events = _escalation(harmful, stamps, now, at, policy)
+    escalation, escalation_events = _escalation(harmful, weighings, now, at, policy)
     victims = frozenset(victim.pseudonym for event in facts for victim in event.victims)
     with_victims = tuple(event for event in facts if event.victims)[-CONTRIBUTION_EVENTS:] if named else ()
-    multipliers = _active_multipliers(facts, at, policy)
+    multipliers = _active_multipliers(facts, carried, at, policy)
     if len(victims) >= 2:
         multipliers.append(multiple_victims(with_victims, policy))
     if named:
-        weighted = [Weighted(event, gravity, decay(when, now))
-                    for (event, gravity), when in zip(harmful, stamps, strict=True)]
+        weighted = [Weighted(event, gravity, decay(weighing.when, now))
+                    for (event, gravity), weighing in zip(harmful, weighings, strict=True)]
         frequent = [item for item in weighted if item.event.event_time >= frequent_from]
         harmful_named, frequent_named = weighing_most(weighted, ordered=True), weighing_most(frequent, ordered=True)
         gravest, frequent_count = (max(weighted, key=ranking) if weighted else None), len(frequent)
@@ -190,7 +223,7 @@ def ranking(item: Weighted) -> tuple[float, tuple[int, str]]:
     return (item.weight, item.event.sort_key)
 
 
-def _escalation(harmful: Sequence[tuple[RiskEvent, float]], stamps: Sequence[Stamp], now: Stamp, at: int,
+def _escalation(harmful: Sequence[tuple[RiskEvent, float]], weighings: Sequence[Weighing], now: Stamp, at: int,
                 policy: Policy) -> tuple[float, tuple[RiskEvent, ...]]:
     """How much graver the gravest recent act is than the earlier acts, times the policy's weight.
 
@@ -201,46 +234,45 @@ def _escalation(harmful: Sequence[tuple[RiskEvent, float]], stamps: Sequence[Sta
     """
     recent = [(event, gravity) for event, gravity in harmful if at - event.event_time <= policy.escalation_recent_ms]
     earlier = [
-        (event, gravity, when)
-        for (event, gravity), when in zip(harmful, stamps, strict=True)
+        (event, gravity, weighing)
+        for (event, gravity), weighing in zip(harmful, weighings, strict=True)
         if at - event.event_time > policy.escalation_recent_ms
     ]
     if not recent or not earlier:
         return 0.0, ()
     top_event, top = max(recent, key=lambda item: (item[1], item[0].sort_key))
-    lesser = [(event, gravity, when) for event, gravity, when in earlier if gravity < top]
+    lesser = [(event, weighing) for event, gravity, weighing in earlier if gravity < top]
     if not lesser:
         return 0.0, ()
-    excess = sum((exact_gravity(top) - exact_gravity(gravity)) * when.exact for _, gravity, when in lesser)
-    named = tuple(event for event, _, _ in lesser)[-(CONTRIBUTION_EVENTS - 1):]
+    # sum of (top - gravity) x weight, exactly: top x the weights' sum less the gravity x weight terms
+    excess = (exact_gravity(top) * sum(weighing.when_exact for _, weighing in lesser)
+              - sum(weighing.weighted for _, weighing in lesser))
+    named = tuple(event for event, _ in lesser)[-(CONTRIBUTION_EVENTS - 1):]
     return policy.escalation_weight * (decayed_value(excess, now) / len(earlier)), (*named, top_event)
 
 
-def _active_multipliers(facts: Sequence[RiskEvent], at: int, policy: Policy) -> list[ActiveMultiplier]:
-    active = []
-    present = frozenset().union(*(event.markers for event in facts))
-    for multiplier in policy.multipliers:
-        if not multiplier.markers & present:
-            continue
+def _active_multipliers(facts: Sequence[RiskEvent], carried: dict[int, list[RiskEvent]], at: int,
+                        policy: Policy) -> list[ActiveMultiplier]:
+    """`carried`: policy.multipliers' index -> the facts carrying one of its markers, in order."""
+    active: list[ActiveMultiplier] = []
+    for index, carrying in carried.items():
+        multiplier = policy.multipliers[index]
         window = multiplier.window_ms
-        carrying = tuple(
-            event
-            for event in facts
-            if event.markers & multiplier.markers and (window is None or at - event.event_time <= window)
-        )
-        if not carrying:
-            continue
-        if _ended(facts, carrying[-1].sort_key, multiplier.ended_by):
+        if window is not None and at - carrying[0].event_time > window:
+            carrying = [event for event in carrying if at - event.event_time <= window]
+            if not carrying:
+                continue
+        if _ended(facts, carrying[-1], multiplier.ended_by):
             continue
         active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers,
-                                       carrying[-CONTRIBUTION_EVENTS:]))
+                                       tuple(carrying[-CONTRIBUTION_EVENTS:])))
     return active
 
 
-def _ended(facts: Sequence[RiskEvent], after: tuple[int, str], ended_by: frozenset[str]) -> bool:
-    """Whether an event of an ending kind comes after `after` (facts are in sort-key order)."""
+def _ended(facts: Sequence[RiskEvent], last: RiskEvent, ended_by: frozenset[str]) -> bool:
+    """Whether an event of an ending kind comes after `last`, one of `facts` (in sort-key order)."""
     for event in reversed(facts):
-        if event.sort_key <= after:
+        if event is last:
             return False
         if event.source_type in ended_by:
             return True
