@@ -130,7 +130,8 @@ def score(facts: Sequence[RiskEvent], at: int, policy: Policy, *, named: bool = 
     harmful: list[tuple[RiskEvent, float]] = []
     weighings: list[Weighing] = []
     carried: dict[int, list[RiskEvent]] = {}
-    gravity_total = weighted_total = 0
+    gravity_total = weighted_total = frequent_count = 0
+    frequent_from = at - policy.frequency_window_ms  # at - t <= window, in whole milliseconds
     for event in facts:
         weighing = event.weighing_
         if weighing is None or weighing.policy is not policy:
@@ -140,15 +141,16 @@ def score(facts: Sequence[RiskEvent], at: int, policy: Policy, *, named: bool = 
             weighings.append(weighing)
             gravity_total += weighing.exact
             weighted_total += weighing.weighted
+            if event.event_time >= frequent_from:
+                frequent_count += 1
         for index in weighing.carries:
             carried.setdefault(index, []).append(event)
     total_gravity = gravity_value(gravity_total)
     weighted_gravity = decayed_value(weighted_total, now)
-    frequent_from = at - policy.frequency_window_ms  # at - t <= window, in whole milliseconds
-    escalation, escalation_events = _escalation(harmful, weighings, now, at, policy)
+    escalation, escalation_events = _escalation(harmful, weighings, now, at, policy, named=named)
     victims = frozenset(victim.pseudonym for event in facts for victim in event.victims)
     with_victims = tuple(event for event in facts if event.victims)[-CONTRIBUTION_EVENTS:] if named else ()
-    multipliers = _active_multipliers(facts, carried, at, policy)
+    multipliers = _active_multipliers(facts, carried, at, policy, named=named)
     if len(victims) >= 2:
         multipliers.append(multiple_victims(with_victims, policy))
     if named:
@@ -156,10 +158,10 @@ def score(facts: Sequence[RiskEvent], at: int, policy: Policy, *, named: bool = 
                     for (event, gravity), weighing in zip(harmful, weighings, strict=True)]
         frequent = [item for item in weighted if item.event.event_time >= frequent_from]
         harmful_named, frequent_named = weighing_most(weighted, ordered=True), weighing_most(frequent, ordered=True)
-        gravest, frequent_count = (max(weighted, key=ranking) if weighted else None), len(frequent)
+        gravest = max(weighted, key=ranking) if weighted else None
     else:
-        harmful_named = frequent_named = escalation_events = ()
-        gravest, frequent_count = None, sum(1 for event, _ in harmful if event.event_time >= frequent_from)
+        harmful_named = frequent_named = ()
+        gravest = None
     return scoring(
         separations=tuple(event for event in facts if Marker.SEPARATION in event.markers) if named else (),
         harmful=harmful_named, last_harmful=harmful[-1][0].sort_key if harmful else None,
@@ -192,8 +194,9 @@ def scoring(*, separations: tuple[RiskEvent, ...], harmful: tuple[RiskEvent, ...
             multipliers: list[ActiveMultiplier], policy: Policy) -> Scoring:
     """The score from its parts, however they were summed."""
     frequency = min(policy.frequency_cap, 1.0 + policy.frequency_step * max(0, frequent_count - 1))
-    multipliers.sort(key=lambda multiplier: (-multiplier.factor, multiplier.name))
-    markers = min(policy.multiplier_cap, math.prod(multiplier.factor for multiplier in multipliers))
+    if len(multipliers) > 1:
+        multipliers.sort(key=_multiplier_order)
+    markers = min(policy.multiplier_cap, math.prod([multiplier.factor for multiplier in multipliers]))
     return Scoring(
         separations=separations,
         harmful=harmful,
@@ -215,6 +218,10 @@ def scoring(*, separations: tuple[RiskEvent, ...], harmful: tuple[RiskEvent, ...
     )
 
 
+def _multiplier_order(multiplier: ActiveMultiplier) -> tuple[float, str]:
+    return (-multiplier.factor, multiplier.name)
+
+
 def multiple_victims(with_victims: tuple[RiskEvent, ...], policy: Policy) -> ActiveMultiplier:
     return ActiveMultiplier(MULTIPLE_VICTIMS, policy.multiple_victims_factor, frozenset(), with_victims)
 
@@ -224,7 +231,7 @@ def ranking(item: Weighted) -> tuple[float, tuple[int, str]]:
 
 
 def _escalation(harmful: Sequence[tuple[RiskEvent, float]], weighings: Sequence[Weighing], now: Stamp, at: int,
-                policy: Policy) -> tuple[float, tuple[RiskEvent, ...]]:
+                policy: Policy, *, named: bool) -> tuple[float, tuple[RiskEvent, ...]]:
     """How much graver the gravest recent act is than the earlier acts, times the policy's weight.
 
     It is the mean, over earlier harmful events, of (recent gravity - earlier gravity, if positive)
@@ -247,13 +254,16 @@ def _escalation(harmful: Sequence[tuple[RiskEvent, float]], weighings: Sequence[
     # sum of (top - gravity) x weight, exactly: top x the weights' sum less the gravity x weight terms
     excess = (exact_gravity(top) * sum(weighing.when_exact for _, weighing in lesser)
               - sum(weighing.weighted for _, weighing in lesser))
-    named = tuple(event for event, _ in lesser)[-(CONTRIBUTION_EVENTS - 1):]
-    return policy.escalation_weight * (decayed_value(excess, now) / len(earlier)), (*named, top_event)
+    value = policy.escalation_weight * (decayed_value(excess, now) / len(earlier))
+    if not named:
+        return value, ()
+    return value, (*(event for event, _ in lesser[-(CONTRIBUTION_EVENTS - 1):]), top_event)
 
 
 def _active_multipliers(facts: Sequence[RiskEvent], carried: dict[int, list[RiskEvent]], at: int,
-                        policy: Policy) -> list[ActiveMultiplier]:
-    """`carried`: policy.multipliers' index -> the facts carrying one of its markers, in order."""
+                        policy: Policy, *, named: bool = True) -> list[ActiveMultiplier]:
+    """`carried`: policy.multipliers' index -> the facts carrying one of its markers, in order;
+    unless `named`, the multipliers name none of them."""
     active: list[ActiveMultiplier] = []
     for index, carrying in carried.items():
         multiplier = policy.multipliers[index]
@@ -265,7 +275,7 @@ def _active_multipliers(facts: Sequence[RiskEvent], carried: dict[int, list[Risk
         if _ended(facts, carrying[-1], multiplier.ended_by):
             continue
         active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers,
-                                       tuple(carrying[-CONTRIBUTION_EVENTS:])))
+                                       tuple(carrying[-CONTRIBUTION_EVENTS:]) if named else ()))
     return active
 
 
