@@ -120,6 +120,7 @@ class _Scored:
         self.carrying: dict[str, _Run] = {}
         self.ending: dict[str, _Run] = {}
         self.carried_by, self.ended_by = _joined(policy)
+        self.multipliers = {multiplier.name: multiplier for multiplier in policy.multipliers}
 
     def add(self, event: RiskEvent) -> None:
         policy = self.policy
@@ -156,18 +157,24 @@ class _Scored:
         escalation, escalation_events = self._escalation(low, high, at, now, named)
         victims = frozenset(pseudonym for pseudonym, keys in self.victims.items() if _any_between(keys, low, high))
         with_victims = self.with_victims.latest(low, high) if named else ()
-        multipliers = self._multipliers(low, high, at)
+        multipliers = self._multipliers(low, high, at, named)
         if len(victims) >= 2:
             multipliers.append(multiple_victims(with_victims, policy))
         heaviest = self._heaviest(low, high, now) if named else []
+        harmful_named = _in_order(heaviest)
+        frequent_named: tuple[RiskEvent, ...] = ()
+        if named:
+            # the heaviest of all, when they are all in the frequency window, are its heaviest too
+            in_window = all(item.event.sort_key >= frequent_low for item in heaviest)
+            frequent_named = harmful_named if in_window else _in_order(self._heaviest(frequent_low, high, now))
         scored = scoring(
             separations=self.separations.between(low, high) if named else (),
-            harmful=_in_order(heaviest),
+            harmful=harmful_named,
             last_harmful=harmful.keys[j - 1] if i < j else None,
             gravest=heaviest[0] if heaviest else None,
             total_gravity=gravity_value(harmful.gravity_sums[j] - harmful.gravity_sums[i]),
             weighted_gravity=decayed_value(harmful.weight_sums[j] - harmful.weight_sums[i], now),
-            frequent=_in_order(self._heaviest(frequent_low, high, now)) if named else (),
+            frequent=frequent_named,
             frequent_count=j - bisect.bisect_left(harmful.keys, frequent_low, i, j),
             escalation=escalation,
             escalation_events=escalation_events,
@@ -229,24 +236,21 @@ class _Scored:
             (*lesser_named, top_event),
         )
 
-    def _multipliers(self, low: Key, high: Key, at: int) -> list[ActiveMultiplier]:
+    def _multipliers(self, low: Key, high: Key, at: int, named: bool) -> list[ActiveMultiplier]:
         active = []
-        for multiplier in self.policy.multipliers:
+        for name, run in self.carrying.items():
+            multiplier = self.multipliers[name]
             window = multiplier.window_ms
-            run = self.carrying.get(multiplier.name)
-            if run is None:
+            i, j = run.span(low if window is None else max(low, _from(at - window)), high)
+            if i == j:
                 continue
-            carrying = run.latest(low if window is None else max(low, _from(at - window)), high)
-            if not carrying:
-                continue
-            ending = self.ending.get(multiplier.name, _NONE)
-            if bisect.bisect_right(ending.keys, carrying[-1].sort_key) < bisect.bisect_right(ending.keys, high):
+            ending = self.ending.get(name)
+            if ending is not None and (bisect.bisect_right(ending.keys, run.keys[j - 1])
+                                       < bisect.bisect_right(ending.keys, high)):
                 continue  # an ending event came after the last carrying one
+            carrying = tuple(run.events[max(i, j - CONTRIBUTION_EVENTS):j]) if named else ()
             active.append(ActiveMultiplier(multiplier.name, multiplier.factor, multiplier.markers, carrying))
         return active
-
-
-_NONE = _Run()  # stands for a run no event has joined; never added to
 
 
 def _any_between(keys: list[Key], low: Key, high: Key) -> bool:
