@@ -59,10 +59,12 @@ ConnectPorts = Callable[[Settings], Awaitable[WorkerPorts]]
 class WorkerRuntime:
     """Connections the stages and tasks share, opened once when the worker starts."""
 
-    def __init__(self, settings: Settings, policy: Policy, connect: ConnectPorts) -> None:
+    def __init__(self, settings: Settings, policy: Policy, connect: ConnectPorts, *,
+                 started: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.policy = policy
         self.connect = connect
+        self._on_started = started
         self._ready = asyncio.Lock()
         self._started = False
         self.ports: WorkerPorts
@@ -89,6 +91,8 @@ class WorkerRuntime:
                 clock = time.time if self.settings.paging_clock == "wall" else None
                 self.processor = RiskProcessor(self.store, self.policy, self.cluster_id, clock=clock)
                 self._started = True
+                if self._on_started is not None:
+                    self._on_started()
         return self
 
     async def applied_positions(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -143,10 +147,12 @@ def build_stages(runtime: WorkerRuntime) -> list[Stage]:
     ]
 
 
-def build_worker(settings: Settings, policy: Policy, connect: ConnectPorts) -> tuple[faust.App, WorkerRuntime]:
-    """The faust app hosting the stages, the relay, the scheduler and the metrics, on the ports `connect` opens."""
+def build_worker(settings: Settings, policy: Policy, connect: ConnectPorts, *,
+                 started: Callable[[], None] | None = None) -> tuple[faust.App, WorkerRuntime]:
+    """The faust app hosting the stages, the relay, the scheduler and the metrics, on the ports `connect` opens;
+    `started` is called once the runtime is ready (its connections open)."""
     assert settings.kafka_bootstrap_servers, "no Kafka bootstrap servers configured"
-    runtime = WorkerRuntime(settings, policy, connect)
+    runtime = WorkerRuntime(settings, policy, connect, started=started)
     # faust keeps its tables' data in a directory: in the state dir, never the working directory
     app = faust.App(settings.consumer_group, store="memory://", web_enabled=False,
                     datadir=settings.state_dir / "faust")
