@@ -135,7 +135,7 @@ class RiskEvent:
     markers: frozenset[str]
     victims: tuple[Victim, ...]
     attributes: Mapping[str, str]
-    # what the last policy to score the event made of it (projections.scoring.weighing): derived,
+    # what the last policy to score the event made of it (projections.scoring.Weighing): derived,
     # never stored, compared or shown; an event is scored several times per batch that touches it
     weighing_: Any = field(default=None, init=False, compare=False, hash=False, repr=False)
 
