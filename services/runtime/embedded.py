@@ -112,7 +112,8 @@ class EmbeddedPostgres:
         async def create() -> None:
             connection = await asyncpg.connect(self._uri("postgres"))
             try:
-                await _pace_checkpoints(connection)
+                if await _pace_checkpoints(connection):
+                    await _until_reloaded(self._uri("postgres"))
                 exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE_NAME)
                 if not exists:
                     await connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
@@ -176,14 +177,39 @@ class EmbeddedPostgres:
 CHECKPOINT_PACE = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}
 
 
-async def _pace_checkpoints(connection: asyncpg.Connection) -> None:
+async def _pace_checkpoints(connection: asyncpg.Connection) -> bool:
+    """Set CHECKPOINT_PACE where the server differs; whether it had to (a reload was asked for)."""
     changed = False
     for name, value in CHECKPOINT_PACE.items():
-        if await connection.fetchval("SELECT current_setting($1)", name) != value:
+        if await _setting(connection, name) != value:
             await connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
             changed = True
     if changed:
         await connection.execute("SELECT pg_reload_conf()")
+    return changed
+
+
+async def _until_reloaded(uri: str, timeout: float = 10.0) -> None:
+    """Until a new connection sees CHECKPOINT_PACE: the reload is a signal the postmaster handles
+    in its own time, and every session the stack opens after its start must run paced."""
+    import asyncio
+
+    import asyncpg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        connection = await asyncpg.connect(uri)
+        try:
+            seen = {name: await _setting(connection, name) for name in CHECKPOINT_PACE}
+        finally:
+            await connection.close()
+        if seen == CHECKPOINT_PACE or time.monotonic() > deadline:
+            return  # past the deadline the server runs on its defaults: slower, never wrong
+        await asyncio.sleep(0.02)
+
+
+async def _setting(connection: asyncpg.Connection, name: str) -> str:
+    return str(await connection.fetchval("SELECT current_setting($1)", name))
 
 
 @contextlib.contextmanager
