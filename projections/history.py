@@ -24,11 +24,12 @@ from projections.scoring import (
     CONTRIBUTION_EVENTS,
     ActiveMultiplier,
     Scoring,
+    Weighing,
     Weighted,
-    event_gravity,
     multiple_victims,
     ranking,
     scoring,
+    weighing_of,
 )
 
 Key = tuple[int, str]
@@ -94,14 +95,13 @@ class _Harmful(_Run):
     weight_sums: list[int] = field(default_factory=lambda: [0])  # of exact gravity x w x 2^e
     stamp_sums: list[int] = field(default_factory=lambda: [0])  # of w x 2^e (escalation, per gravity)
 
-    def add_harmful(self, event: RiskEvent, gravity: float, when: Stamp) -> None:
+    def add_harmful(self, event: RiskEvent, weighing: Weighing) -> None:
         self.add(event)
-        self.gravities.append(gravity)
-        self.stamps.append(when)
-        exact = when.exact
-        self.gravity_sums.append(self.gravity_sums[-1] + exact_gravity(gravity))
-        self.weight_sums.append(self.weight_sums[-1] + exact_gravity(gravity) * exact)
-        self.stamp_sums.append(self.stamp_sums[-1] + exact)
+        self.gravities.append(weighing.gravity)
+        self.stamps.append(weighing.when)
+        self.gravity_sums.append(self.gravity_sums[-1] + weighing.exact)
+        self.weight_sums.append(self.weight_sums[-1] + weighing.weighted)
+        self.stamp_sums.append(self.stamp_sums[-1] + weighing.when_exact)
 
 
 class _Scored:
@@ -119,7 +119,7 @@ class _Scored:
         # worker keeps thousands of small states and most multipliers never apply to one subject
         self.carrying: dict[str, _Run] = {}
         self.ending: dict[str, _Run] = {}
-        self.carried_by, self.ended_by = _joined(policy)
+        self.ended_by = _ended_by(policy)
         self.multipliers = {multiplier.name: multiplier for multiplier in policy.multipliers}
 
     def add(self, event: RiskEvent) -> None:
@@ -129,17 +129,16 @@ class _Scored:
             return
         if Marker.SEPARATION in event.markers:
             self.separations.add(event)
-        gravity = event_gravity(event, policy)
-        if gravity > 0:
-            when = stamp(event.event_time, policy.half_life_ms)
-            self.harmful.add_harmful(event, gravity, when)
-            self.by_gravity.setdefault(gravity, _Harmful()).add_harmful(event, gravity, when)
+        weighing = weighing_of(event, policy)  # what scoring from scratch uses too
+        if weighing.gravity > 0:
+            self.harmful.add_harmful(event, weighing)
+            self.by_gravity.setdefault(weighing.gravity, _Harmful()).add_harmful(event, weighing)
         if event.victims:
             self.with_victims.add(event)
             for victim in event.victims:
                 self.victims.setdefault(victim.pseudonym, []).append(event.sort_key)
-        for name in {name for marker in event.markers for name in self.carried_by.get(marker, ())}:
-            self.carrying.setdefault(name, _Run()).add(event)
+        for index in weighing.carries:
+            self.carrying.setdefault(policy.multipliers[index].name, _Run()).add(event)
         for name in self.ended_by.get(event.source_type, ()):
             self.ending.setdefault(name, _Run()).add(event)
 
@@ -273,22 +272,19 @@ def _in_order(weighted: list[Weighted]) -> tuple[RiskEvent, ...]:
 _BY_SORT_KEY = operator.attrgetter("event_time", "event_id")
 
 
-_JOINED: dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]] = {}
+_ENDED_BY: dict[str, dict[str, list[str]]] = {}
 
 
-def _joined(policy: Policy) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Marker -> multipliers it carries, event type -> multipliers it ends; once per policy version."""
-    joined = _JOINED.get(policy.version)
-    if joined is None:
-        carried_by: dict[str, list[str]] = {}
-        ended_by: dict[str, list[str]] = {}
+def _ended_by(policy: Policy) -> dict[str, list[str]]:
+    """Event type -> the multipliers it ends; once per policy version."""
+    ended_by = _ENDED_BY.get(policy.version)
+    if ended_by is None:
+        ended_by = {}
         for multiplier in policy.multipliers:
-            for marker in multiplier.markers:
-                carried_by.setdefault(marker, []).append(multiplier.name)
             for source_type in multiplier.ended_by:
                 ended_by.setdefault(source_type, []).append(multiplier.name)
-        joined = _JOINED[policy.version] = (carried_by, ended_by)
-    return joined
+        _ENDED_BY[policy.version] = ended_by
+    return ended_by
 
 
 _COPIED = 64  # a stretch this short is iterated over a copy of its positions (cheaper per event)

@@ -89,6 +89,14 @@ class Weighing(NamedTuple):
     carries: tuple[int, ...]  # the policy's multipliers (indices) one of whose markers the event carries
 
 
+def weighing_of(event: RiskEvent, policy: Policy) -> Weighing:
+    """The event's weighing under `policy`: the one kept on it, or made now and kept."""
+    weighing: Weighing | None = event.weighing_
+    if weighing is None or weighing.policy is not policy:
+        weighing = weigh(event, policy)
+    return weighing
+
+
 def weigh(event: RiskEvent, policy: Policy) -> Weighing:
     """The event's weighing under `policy`, made once and kept on the event (derived, like a cache)."""
     gravity = event_gravity(event, policy)
@@ -102,7 +110,20 @@ def weigh(event: RiskEvent, policy: Policy) -> Weighing:
 def _carries(markers: frozenset[str], policy: Policy) -> tuple[int, ...]:
     if not markers:
         return ()
-    return tuple(index for index, multiplier in enumerate(policy.multipliers) if multiplier.markers & markers)
+    # events share their marker sets: a few per policy. Keyed by the policy object itself (held
+    # in the entry, so its id is not reused while kept): two policies may share a version string.
+    key = (id(policy), markers)
+    kept = _CARRIES.get(key)
+    if kept is not None and kept[0] is policy:
+        return kept[1]
+    carries = tuple(index for index, multiplier in enumerate(policy.multipliers) if multiplier.markers & markers)
+    if len(_CARRIES) < _CARRIES_KEPT:
+        _CARRIES[key] = (policy, carries)
+    return carries
+
+
+_CARRIES: dict[tuple[int, frozenset[str]], tuple[Policy, tuple[int, ...]]] = {}
+_CARRIES_KEPT = 4096
 
 
 def _event_gravity(event: RiskEvent, policy: Policy) -> float:
@@ -133,7 +154,7 @@ def score(facts: Sequence[RiskEvent], at: int, policy: Policy, *, named: bool = 
     gravity_total = weighted_total = frequent_count = 0
     frequent_from = at - policy.frequency_window_ms  # at - t <= window, in whole milliseconds
     for event in facts:
-        weighing = event.weighing_
+        weighing = event.weighing_  # weighing_of, inlined: this loop runs for every fact of every score
         if weighing is None or weighing.policy is not policy:
             weighing = weigh(event, policy)
         if weighing.gravity > 0:
