@@ -13,6 +13,14 @@ the process before any commit. A record that fails because of its content is the
 the stage quarantines it (projections/quarantine.py) with the rest of its batch applied, so
 one poison record never halts a partition.
 
+The client reads ahead, but it asks the broker for a partition again only once what it holds
+of it is consumed, and asks a broker nothing while it holds records of any of that broker's
+partitions. So the records it holds when a batch ends were fetched when the batch began, and
+those that came while it ran are fetched only when the next one begins and handled in the one
+after. When a batch took longer than `fetch_catch_up_ms`, the stage asks once more, for at most
+that long, and handles what came meanwhile in the same batch: under load the alert latency
+loses about a batch per stage (docs/benchmarks.md).
+
 A commit refused because the group rebalanced meanwhile is harmless: the next owner replays
 from the last commit and the risk stage's tracking rows in PostgreSQL skip what was already
 applied (normalize forwards again; the risk stage dedupes by event id).
@@ -27,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NotLeaderForPartitionError
 
 from projections.ports import StoreUnavailable
@@ -36,6 +44,7 @@ from streams.kafka import KafkaSettings, client_options
 log = logging.getLogger(__name__)
 
 STAGE_FETCH_BYTES = 2**18  # per fetch response, over all of a stage's partitions (about a batch of 500)
+HELD = 0.002  # seconds: a fetch that returned within this took records the client held already
 
 # Failures of the broker or the database, not of a batch: retried with backoff, never quarantined.
 # (The storage adapters raise StoreUnavailable for theirs, e.g. PostgreSQL shutting down.)
@@ -53,6 +62,8 @@ class StageSettings(KafkaSettings, Protocol):
     def batch_within_seconds(self) -> float: ...
     @property
     def fetch_wait_ms(self) -> int: ...
+    @property
+    def fetch_catch_up_ms(self) -> int: ...
 
 
 class StageDefect(RuntimeError):
@@ -122,19 +133,41 @@ async def run_stage(stage: Stage, settings: StageSettings, should_stop: Callable
         consumer.subscribe(list(stage.topics))
     await consumer.start()
     wait_ms = max(1, int(settings.batch_within_seconds * 1000))
+    catch_up = settings.fetch_catch_up_ms / 1000
+    loop = asyncio.get_running_loop()
+    last_batch = 0.0  # seconds the last batch took, from its records in hand to its commit
     try:
         while not should_stop():
+            asked = loop.time()
             fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=settings.batch_size)
             if not fetched:
                 continue
+            if catch_up and last_batch > catch_up and loop.time() - asked < HELD:
+                await _catch_up(consumer, fetched, settings.batch_size, catch_up)
+            started = loop.time()
             records = [Record(m.topic, m.partition, m.offset, m.value,
                               m.timestamp if m.timestamp >= 0 else None, m.key)
                        for messages in fetched.values() for m in messages]
             await until_done(stage.name, functools.partial(stage.handle, records))
             await _commit(consumer, stage.name, {tp: messages[-1].offset + 1 for tp, messages in fetched.items()})
+            last_batch = loop.time() - started
     finally:
         stage.consumer = None
         await consumer.stop()
+
+
+async def _catch_up(consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[ConsumerRecord]],
+                    limit: int, seconds: float) -> None:
+    """Add to `fetched` what the broker got since, up to `limit` records in all (see the module docstring)."""
+    room = limit - sum(len(messages) for messages in fetched.values())
+    if room <= 0:
+        return
+    more = await consumer.getmany(timeout_ms=max(1, int(seconds * 1000)), max_records=room)
+    for tp, messages in more.items():
+        held = fetched.setdefault(tp, [])
+        # after the partition's records in hand; a rebalance meanwhile may have moved it back
+        after = held[-1].offset if held else -1
+        held.extend(message for message in messages if message.offset > after)
 
 
 async def _commit(consumer: AIOKafkaConsumer, name: str, offsets: dict[TopicPartition, int]) -> None:

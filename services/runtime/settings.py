@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     fetch_wait_ms: int = Field(default=100, ge=0, le=500, description=(
         "longest a stage's fetch waits for records; a broker that holds a fetch for all of it "
         "(the embedded one does) adds up to this much latency per topic hop"))
+    fetch_catch_up_ms: int = Field(default=20, ge=0, le=500, description=(
+        "after a batch that took longer than this, how long a stage waits for the records that came "
+        "meanwhile before it starts the next one; 0: never"))
     scheduler_enabled: bool = Field(default=True, description="open review items when reviews fall due")
     paging_clock: Literal["wall", "recorded"] = Field(default="wall", description=(
         "processing time for the paging window: the wall clock, or (batch runs, replaying a log as it "
