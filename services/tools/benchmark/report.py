@@ -27,11 +27,13 @@ HISTORY_RATIO = 1.5  # cost per event at the longest history over the shortest
 
 @dataclass(frozen=True, slots=True)
 class PipelineRun:
-    """One fresh stack: the pre-load through the gateway, then the pipeline with `workers` workers."""
+    """One fresh stack: the pre-load through the gateway, then the pipeline with `workers` workers
+    and alert latency with them."""
 
     workers: int
     ingest: Ingested
     pipeline: Throughput
+    latency: LatencyFigure | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,6 @@ class BenchReport:
     baseline: Throughput
     sweep: Sweep | None = None
     runs: list[PipelineRun] = field(default_factory=list)
-    latency: LatencyFigure | None = None
     rebuild: RebuildFigure | None = None
     memory: MemoryFigure | None = None
 
@@ -74,20 +75,9 @@ class BenchReport:
                 scaled = run.workers == 2 * self.runs[0].workers
                 rows.append(Check(f"  speed-up over {_workers(self.runs[0].workers)}", f"{speed_up:.2f}x",
                                   f">= {SCALE_OUT}x" if scaled else "", speed_up >= SCALE_OUT if scaled else None))
-        if self.latency is not None:
-            latency = self.latency
-            rows.append(Check("alert latency p50", f"{latency.p50_ms:,.0f} ms", "", None))
-            rows.append(Check("alert latency p95", f"{latency.p95_ms:,.0f} ms", "", None))
-            # the target holds only at the rate it names: a sender that fell behind measured less load
-            at_rate = latency.injected.events_per_second >= ALERT_RATE * RATE_REACHED
-            rows.append(Check("alert latency p99", f"{latency.p99_ms:,.0f} ms",
-                              f"<= {ALERT_P99_MS} ms at {ALERT_RATE:,} events/s",
-                              bool(latency.alerts) and latency.p99_ms <= ALERT_P99_MS and at_rate))
-            rows.append(Check("  of which until the relay sent the alert", f"{latency.published_p99_ms:,.0f} ms", "",
-                              None))
-            rows.append(Check(f"  measured on {latency.alerts:,} alerts, {latency.injected.events:,} events injected",
-                              f"{latency.injected.events_per_second:,.0f} events/s", f"{latency.rate_asked:,.0f} asked",
-                              None))
+        for run in self.runs:
+            if run.latency is not None:
+                rows.extend(_latency_checks(run.latency, _workers(run.workers)))
         if self.rebuild is not None:
             rebuild = self.rebuild
             rows.append(Check("rebuild from the archive", f"{rebuild.events_per_second:,.0f} events/s",
@@ -102,6 +92,11 @@ class BenchReport:
             rows.append(Check(f"  (peak {_mib(memory.peak_bytes)} - idle {memory.workers} x "
                               f"{_mib(memory.idle_rss_bytes)}) / {memory.subjects:,} subjects", "", "", None))
         return rows
+
+    @property
+    def latency(self) -> LatencyFigure | None:
+        """Alert latency on the first stack (the one that also measures rebuild and memory)."""
+        return self.runs[0].latency if self.runs else None
 
     def pipeline_to_baseline(self, run: PipelineRun) -> float:
         base = self.baseline.events_per_second
@@ -132,12 +127,14 @@ class BenchReport:
                             "cpu_us_by_component": point.cpu_us, "cold_load_cpu_us": point.cold_load_us}
                            for point in self.sweep.points],
                 "ratio": self.sweep.ratio,
+                "rounds": self.sweep.rounds,
             },
             "runs": [
                 {
                     "workers": run.workers,
                     "ingest": {**_throughput(run.ingest.throughput), "rejected": run.ingest.rejected},
                     "pipeline": {**_throughput(run.pipeline), "ratio_to_baseline": self.pipeline_to_baseline(run)},
+                    "alert_latency": None if run.latency is None else _latency(run.latency),
                 }
                 for run in self.runs
             ],
@@ -150,14 +147,7 @@ class BenchReport:
             ],
         }
         if self.latency is not None:
-            latency = self.latency
-            document["alert_latency"] = {
-                "rate_asked": latency.rate_asked,
-                "injected": _throughput(latency.injected),
-                "alerts": latency.alerts,
-                "p50_ms": latency.p50_ms, "p95_ms": latency.p95_ms, "p99_ms": latency.p99_ms,
-                "published_p99_ms": latency.published_p99_ms,
-            }
+            document["alert_latency"] = _latency(self.latency)
         if self.rebuild is not None:
             rebuild = self.rebuild
             document["rebuild"] = {
@@ -174,6 +164,31 @@ class BenchReport:
         return document
 
 
+def _latency_checks(latency: LatencyFigure, workers: str) -> list[Check]:
+    # the target holds only at the rate it names: a sender that fell behind measured less load
+    at_rate = latency.injected.events_per_second >= ALERT_RATE * RATE_REACHED
+    return [
+        Check(f"alert latency p50, {workers}", f"{latency.p50_ms:,.0f} ms", "", None),
+        Check(f"alert latency p95, {workers}", f"{latency.p95_ms:,.0f} ms", "", None),
+        Check(f"alert latency p99, {workers}", f"{latency.p99_ms:,.0f} ms",
+              f"<= {ALERT_P99_MS} ms at {ALERT_RATE:,} events/s",
+              bool(latency.alerts) and latency.p99_ms <= ALERT_P99_MS and at_rate),
+        Check("  of which until the relay sent the alert", f"{latency.published_p99_ms:,.0f} ms", "", None),
+        Check(f"  measured on {latency.alerts:,} alerts, {latency.injected.events:,} events injected",
+              f"{latency.injected.events_per_second:,.0f} events/s", f"{latency.rate_asked:,.0f} asked", None),
+    ]
+
+
+def _latency(latency: LatencyFigure) -> dict[str, Any]:
+    return {
+        "rate_asked": latency.rate_asked,
+        "injected": _throughput(latency.injected),
+        "alerts": latency.alerts,
+        "p50_ms": latency.p50_ms, "p95_ms": latency.p95_ms, "p99_ms": latency.p99_ms,
+        "published_p99_ms": latency.published_p99_ms,
+    }
+
+
 def _sweep_checks(measured: Sweep) -> list[Check]:
     rows = []
     for point in measured.points:
@@ -183,6 +198,8 @@ def _sweep_checks(measured: Sweep) -> list[Check]:
         rows.append(Check("  reading the state when the worker does not hold it (once per subject)",
                           f"{point.cold_load_us:,.0f} us CPU", "", None))
     first, last = measured.points[0].history, measured.points[-1].history
+    if measured.rounds > 1:
+        rows.append(Check(f"  (each the fastest of {measured.rounds} measurements, the lengths in turn)", "", "", None))
     rows.append(Check(f"  ratio N={last:,} / N={first:,}", f"{measured.ratio:.2f}", f"<= {HISTORY_RATIO}",
                       measured.ratio <= HISTORY_RATIO))
     return rows

@@ -12,7 +12,11 @@ what a new one does.
 CPU time is measured as the worker spends it: a chain of CHAIN new events on one state, each
 folded into the state the one before it left, so the state is the worker's own and in cache as
 it is for a subject's next event. (A state made afresh for every measured event put the cost of
-a cold cache over all its N events into the figure.) Under callgrind (`--quiet`) each new event
+a cold cache over all its N events into the figure.) The lengths are measured in turn, ROUNDS
+times over, and each keeps its fastest round: on a shared machine other work only ever adds to
+a measured CPU time (a slower clock, caches another process emptied), so the least of a few
+measurements is the work's own cost, as `timeit` advises; one round's ratio varied from 1.4
+to 1.9 between runs of the same code. Under callgrind (`--quiet`) each new event
 goes into a fresh N-event state: instructions do not depend on the cache, and N stays exact.
 
     python -m services.tools.benchmark.sweep --history 1000 --new 50     # CPU microseconds per event
@@ -38,6 +42,7 @@ from projections.store import stored_json
 
 HISTORY_LENGTHS = (10, 100, 1000)
 NEW_EVENTS = 200  # events measured at each length
+ROUNDS = 5  # measurements of each length, in turn; the fastest counts
 CHAIN = 5  # new events folded one after another into each prepared state (so it holds N to N + 4)
 COMPONENTS = ("model", "save")
 COLD_LOADS = 5
@@ -73,6 +78,7 @@ class SweepPoint:
 @dataclass(frozen=True, slots=True)
 class Sweep:
     points: tuple[SweepPoint, ...]
+    rounds: int = 1  # each point is the fastest of this many measurements
 
     @property
     def ratio(self) -> float:
@@ -175,8 +181,12 @@ def measure(length: int, count: int = NEW_EVENTS, policy: Policy | None = None,
     return SweepPoint(length, count, {name: spent[name] / count / 1000 for name in COMPONENTS}, cold_us)
 
 
-def sweep(lengths: Sequence[int] = HISTORY_LENGTHS, count: int = NEW_EVENTS) -> Sweep:
-    return Sweep(tuple(measure(length, count) for length in lengths))
+def sweep(lengths: Sequence[int] = HISTORY_LENGTHS, count: int = NEW_EVENTS, rounds: int = ROUNDS) -> Sweep:
+    """Each length measured `rounds` times, the lengths in turn (so a slow spell of the machine
+    falls on all of them alike); each keeps its fastest measurement."""
+    measured = [[measure(length, count) for length in lengths] for _ in range(rounds)]
+    fastest = (min(points, key=lambda point: point.total_us) for points in zip(*measured, strict=True))
+    return Sweep(tuple(fastest), rounds)
 
 
 def _run(lengths: Sequence[int], count: int, prepare_only: bool) -> None:
@@ -192,6 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--history", type=int, action="append", help="events already in the state (repeatable)")
     parser.add_argument("--new", type=int, default=NEW_EVENTS, help="new events measured at each length")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="measurements of each length; the fastest counts")
     parser.add_argument("--quiet", action="store_true", help="no timing, only the work (for callgrind)")
     parser.add_argument("--prepare-only", action="store_true", help="with --quiet: only make the states")
     arguments = parser.parse_args()
@@ -199,7 +210,7 @@ def main() -> None:
     if arguments.quiet:
         _run(lengths, arguments.new, arguments.prepare_only)
         return
-    for point in sweep(lengths, arguments.new).points:
+    for point in sweep(lengths, arguments.new, arguments.rounds).points:
         parts = "  ".join(f"{name} {point.cpu_us[name]:,.1f}" for name in COMPONENTS)
         print(f"N={point.history:>5}: {point.total_us:,.1f} us per event  ({parts}); "
               f"reading a state not held {point.cold_load_us:,.1f}")
