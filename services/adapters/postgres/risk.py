@@ -63,7 +63,7 @@ class PostgresRiskStore:
     async def applied_positions(self, cluster_id: str, partitions: Sequence[Partition]) -> dict[Partition, int]:
         with port_errors():
             async with self.pool.acquire() as connection:
-                tracked = await _tracked(connection, cluster_id, partitions, lock=False)
+                tracked = await _tracked(connection, cluster_id, partitions)
         return {tp: offset + 1 for tp, offset in tracked.items() if offset >= 0}
 
     # ---- the archive reader (rebuild) --------------------------------------------------------
@@ -166,24 +166,29 @@ class PostgresRiskUnit:
 
 async def _lock_tracking(connection: Connection, cluster_id: str,
                          partitions: Iterable[Partition]) -> dict[Partition, int]:
+    """Each partition's tracking row, made at -1 if it has none, locked (in partition order), in one round trip.
+
+    ON CONFLICT DO UPDATE locks a row that is there, waits for a transaction holding it, and
+    returns its latest committed offset (what a SELECT ... FOR UPDATE would, by READ COMMITTED's
+    rules for updates).
+    """
     topics, numbers = columns(sorted(partitions), 2)
-    await connection.execute(
-        """INSERT INTO tracking (cluster_id, topic, kafka_partition, kafka_offset)
+    rows = await connection.fetch(
+        """INSERT INTO tracking AS t (cluster_id, topic, kafka_partition, kafka_offset)
            SELECT $1, * FROM unnest($2::text[], $3::int[]), (VALUES (-1::bigint)) AS start(o)
-           ON CONFLICT DO NOTHING""",
+           ON CONFLICT (cluster_id, topic, kafka_partition) DO UPDATE SET kafka_offset = t.kafka_offset
+           RETURNING topic, kafka_partition, kafka_offset""",
         cluster_id, topics, numbers,
     )
-    return await _tracked(connection, cluster_id, list(zip(topics, numbers, strict=True)), lock=True)
+    return {(row["topic"], row["kafka_partition"]): row["kafka_offset"] for row in rows}
 
 
-async def _tracked(connection: Connection, cluster_id: str, partitions: Iterable[Partition], *,
-                   lock: bool) -> dict[Partition, int]:
-    """(topic, partition) -> the last offset applied on this cluster (-1: none yet), rows locked if asked."""
+async def _tracked(connection: Connection, cluster_id: str, partitions: Iterable[Partition]) -> dict[Partition, int]:
+    """(topic, partition) -> the last offset applied on this cluster (-1: none yet)."""
     topics, numbers = columns(sorted(partitions), 2)
     rows = await connection.fetch(
         """SELECT topic, kafka_partition, kafka_offset FROM tracking
-           WHERE cluster_id = $1 AND (topic, kafka_partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))
-           ORDER BY topic, kafka_partition""" + (" FOR UPDATE" if lock else ""),
+           WHERE cluster_id = $1 AND (topic, kafka_partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))""",
         cluster_id, topics, numbers,
     )
     return {(row["topic"], row["kafka_partition"]): row["kafka_offset"] for row in rows}
@@ -203,6 +208,8 @@ async def _advance_tracking(connection: Connection, cluster_id: str, offsets: di
 async def write_effects(connection: Connection, effects: BatchEffects) -> set[str]:
     """Write effects inside the caller's transaction; the ids of the alerts not stored before."""
     await write_quarantined(connection, effects.quarantined)
+    await _stage(connection, [table for table, rows in (("event_archive", effects.archive),
+                                                        ("risk_history", effects.history)) if rows])
     if effects.archive:
         await _copy_new(connection, "event_archive", ARCHIVE_COLUMNS, [
             (e.event_id, e.subject, e.source_type, e.agency, e.region, ms_to_datetime(e.event_time),
@@ -284,18 +291,25 @@ async def insert_alerts(connection: Connection, alerts: Sequence[StoredAlert]) -
     return [r for r in al if r.alert_id in new_ids]
 
 
+async def _stage(connection: Connection, tables: Sequence[str]) -> None:
+    """The temporary tables `_copy_new` copies into for `tables`, in one round trip.
+
+    A temporary table is emptied at commit and lives as long as the connection.
+    """
+    if tables:
+        await connection.execute("; ".join(
+            f"CREATE TEMP TABLE IF NOT EXISTS staging_{table} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            for table in tables
+        ))
+
+
 async def _copy_new(connection: Connection, table: str, names: Sequence[str],
                     records: list[tuple[Any, ...]]) -> None:
-    """Rows by COPY into a temporary table, then into `table`, skipping rows already there.
-
-    COPY is the fastest way in, but it cannot skip conflicts: a replayed event is already archived.
-    The temporary table is emptied at commit and lives as long as the connection.
-    """
+    """Rows by COPY into `table`'s temporary table (made by `_stage`), then into `table`, skipping
+    rows already there: COPY is the fastest way in, but it cannot skip conflicts, and a replayed
+    event is already archived."""
     staging = f"staging_{table}"
     listed = ", ".join(names)
-    await connection.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
     await connection.copy_records_to_table(staging, records=records, columns=list(names))
     await connection.execute(
         f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {staging} ON CONFLICT DO NOTHING; TRUNCATE {staging}"
