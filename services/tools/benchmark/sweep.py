@@ -13,10 +13,11 @@ CPU time is measured as the worker spends it: a chain of CHAIN new events on one
 folded into the state the one before it left, so the state is the worker's own and in cache as
 it is for a subject's next event. (A state made afresh for every measured event put the cost of
 a cold cache over all its N events into the figure.) The lengths are measured in turn, ROUNDS
-times over, and each keeps its fastest round: on a shared machine other work only ever adds to
-a measured CPU time (a slower clock, caches another process emptied), so the least of a few
-measurements is the work's own cost, as `timeit` advises; one round's ratio varied from 1.4
-to 1.9 between runs of the same code. Under callgrind (`--quiet`) each new event
+times over, and each keeps its fastest round: other work only ever adds to a measured CPU time
+(a slower clock, caches another process emptied), so the least of a few measurements is the
+nearest to the work's own cost, as `timeit` advises. On a shared machine the ratio still moves
+between runs (docs/benchmarks.md): how much of the processor's caches a 1,000-event state gets
+is the machine's, not the code's. Under callgrind (`--quiet`) each new event
 goes into a fresh N-event state: instructions do not depend on the cache, and N stays exact.
 
     python -m services.tools.benchmark.sweep --history 1000 --new 50     # CPU microseconds per event
