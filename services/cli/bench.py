@@ -31,7 +31,8 @@ def _worker_counts(context: click.Context, parameter: click.Parameter, value: st
 @click.option("--latency-seconds", type=click.FloatRange(min=1), default=20.0, show_default=True,
               help="How long events are injected while alert latency is measured.")
 @click.option("--workers", default="1,2", show_default=True, callback=_worker_counts,
-              help="Worker counts, one fresh stack each; the first stack also measures latency, rebuild and memory.")
+              help="Worker counts, one fresh stack each, each also measuring alert latency; the first also "
+                   "rebuild and memory.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Also write every figure to this JSON file.")
 @click.option("--smoke", is_flag=True,
