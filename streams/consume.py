@@ -44,7 +44,6 @@ from streams.kafka import KafkaSettings, client_options
 log = logging.getLogger(__name__)
 
 STAGE_FETCH_BYTES = 2**18  # per fetch response, over all of a stage's partitions (about a batch of 500)
-HELD = 0.002  # seconds: a fetch that returned within this took records the client held already
 
 # Failures of the broker or the database, not of a batch: retried with backoff, never quarantined.
 # (The storage adapters raise StoreUnavailable for theirs, e.g. PostgreSQL shutting down.)
@@ -138,11 +137,10 @@ async def run_stage(stage: Stage, settings: StageSettings, should_stop: Callable
     last_batch = 0.0  # seconds the last batch took, from its records in hand to its commit
     try:
         while not should_stop():
-            asked = loop.time()
             fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=settings.batch_size)
             if not fetched:
                 continue
-            if catch_up and last_batch > catch_up and loop.time() - asked < HELD:
+            if catch_up and last_batch > catch_up:
                 await _catch_up(consumer, fetched, settings.batch_size, catch_up)
             started = loop.time()
             records = [Record(m.topic, m.partition, m.offset, m.value,
